@@ -1,0 +1,281 @@
+// Configuration: one frozen Config built from flags, environment and an
+// optional JSON file (precedence in that order, then defaults). Pure: main.ts
+// supplies argv, env and the file's text. Every limit is a named `…Max` and
+// every duration a `…Ms`, so that "everything has a limit" can be read here.
+//
+// Each setting is reachable three ways, derived from its key:
+//   key clientPort  ->  flag --client-port 8181  ->  env HERD_CLIENT_PORT=8181  ->  file {"clientPort": 8181}
+
+const MiB = 1024 * 1024
+
+type Kind = 'int' | 'string' | 'bool' | 'list'
+
+interface Setting {
+  readonly kind: Kind
+  readonly min?: number
+  readonly max?: number
+  readonly help: string
+}
+
+const settings = {
+  replicaId: { kind: 'int', min: 1, max: 254, help: 'this replica id (unique in a cluster)' },
+  clientHost: { kind: 'string', help: 'address the client port binds to' },
+  clientPort: { kind: 'int', min: 0, max: 65535, help: 'client port (0 = pick a free one)' },
+  dataDir: { kind: 'string', help: 'directory of the RocksDB data' },
+  logLevel: { kind: 'string', help: 'error | warn | info | debug' },
+
+  requestBytesMax: { kind: 'int', min: 1024, max: 64 * MiB, help: 'largest request body (a multi counts whole)' },
+  dataBytesMax: { kind: 'int', min: 0, max: 64 * MiB, help: 'largest znode data' },
+  pathBytesMax: { kind: 'int', min: 64, max: 65536, help: 'longest znode path, in UTF-8 bytes' },
+  multiOpsMax: { kind: 'int', min: 1, max: 100_000, help: 'most operations in one multi or multi-read' },
+  childrenPageMax: { kind: 'int', min: 1, max: 1_000_000, help: 'most children in one getChildren page' },
+  aclEntriesMax: { kind: 'int', min: 1, max: 1024, help: 'most entries in one ACL' },
+  znodesMax: { kind: 'int', min: 10, max: 1_000_000_000, help: 'most znodes in the tree (QuotaExceeded past it)' },
+
+  tickMs: { kind: 'int', min: 10, max: 60_000, help: 'ZooKeeper tickTime: session timeouts are clamped to [2, 20] ticks' },
+  sessionTimeoutMinMs: { kind: 'int', min: 10, max: 3_600_000, help: 'smallest negotiated session timeout (default 2 ticks)' },
+  sessionTimeoutMaxMs: { kind: 'int', min: 10, max: 3_600_000, help: 'largest negotiated session timeout (default 20 ticks)' },
+  sessionsMax: { kind: 'int', min: 1, max: 10_000_000, help: 'most open sessions' },
+  ephemeralsPerSessionMax: { kind: 'int', min: 1, max: 10_000_000, help: 'most ephemeral znodes one session owns' },
+  sessionCheckIntervalMs: { kind: 'int', min: 5, max: 60_000, help: 'how often the leader looks for expired sessions' },
+
+  idempotencyWindowMs: { kind: 'int', min: 1000, max: 7 * 24 * 3_600_000, help: 'how long an Idempotency-Key is remembered' },
+  idempotencyKeysMax: { kind: 'int', min: 1, max: 10_000_000, help: 'most remembered Idempotency-Keys (oldest forgotten first)' },
+  idempotencyKeyBytesMax: { kind: 'int', min: 8, max: 1024, help: 'longest Idempotency-Key' },
+
+  reapIntervalMs: { kind: 'int', min: 10, max: 3_600_000, help: 'how often the leader looks for empty containers and expired TTL znodes' },
+  reapPerMinuteMax: { kind: 'int', min: 1, max: 1_000_000, help: 'most containers and TTL znodes deleted per minute' },
+  ttlEnabled: { kind: 'bool', help: 'allow TTL znodes (else Unimplemented, as ZooKeeper without extendedTypesEnabled)' },
+
+  watchStreamsMax: { kind: 'int', min: 1, max: 1_000_000, help: 'most open watch streams on this replica' },
+  watchStreamsPerClientMax: { kind: 'int', min: 1, max: 1_000_000, help: 'most open watch streams from one client address' },
+  watchKeepaliveMs: { kind: 'int', min: 10, max: 300_000, help: 'interval of keep-alive comments on a waiting watch stream' },
+  watchHistoryMax: { kind: 'int', min: 0, max: 10_000_000, help: 'recent events kept to answer watches armed at an older zxid' },
+  watchBufferBytesMax: { kind: 'int', min: 1024, max: 64 * MiB, help: 'unsent bytes a watch stream may hold before it is closed' },
+
+  writeTimeoutMs: { kind: 'int', min: 10, max: 600_000, help: 'how long a write waits to be applied (then OperationTimeout)' },
+  readWaitMsMax: { kind: 'int', min: 0, max: 600_000, help: 'longest wait of a read for minZxid' },
+  proposalsPendingMax: { kind: 'int', min: 1, max: 10_000_000, help: 'most writes waiting to be made durable (then Throttled)' },
+  groupCommitEntriesMax: { kind: 'int', min: 1, max: 100_000, help: 'most entries synced together' },
+  snapshotEntriesInterval: { kind: 'int', min: 10, max: 100_000_000, help: 'entries between snapshots' },
+
+  headersTimeoutMs: { kind: 'int', min: 100, max: 600_000, help: 'time to receive request headers (slowloris guard)' },
+  requestTimeoutMs: { kind: 'int', min: 100, max: 3_600_000, help: 'time to receive a whole request' },
+  keepAliveTimeoutMs: { kind: 'int', min: 100, max: 3_600_000, help: 'idle keep-alive connection lifetime' },
+  headerBytesMax: { kind: 'int', min: 1024, max: 1 * MiB, help: 'largest request header block' },
+  headersCountMax: { kind: 'int', min: 8, max: 10_000, help: 'most request headers' },
+  connectionsMax: { kind: 'int', min: 1, max: 1_000_000, help: 'most open client connections' },
+  requestsPerSocketMax: { kind: 'int', min: 0, max: 100_000_000, help: 'requests one keep-alive connection may carry (0 = no limit)' },
+
+  corsOrigins: { kind: 'list', help: 'origins allowed by CORS, comma separated (empty = CORS off)' },
+} as const satisfies Record<string, Setting>
+
+export type ConfigKey = keyof typeof settings
+
+type ValueOf<K extends Kind> = K extends 'int' ? number : K extends 'bool' ? boolean : K extends 'list' ? readonly string[] : string
+
+export type Config = { readonly [K in ConfigKey]: ValueOf<(typeof settings)[K]['kind']> }
+
+const tickMsDefault = 2000
+
+export const defaults: Config = Object.freeze({
+  replicaId: 1,
+  clientHost: '127.0.0.1',
+  clientPort: 8181,
+  dataDir: './data',
+  logLevel: 'info',
+
+  requestBytesMax: 1 * MiB,
+  dataBytesMax: 1 * MiB,
+  pathBytesMax: 4096,
+  multiOpsMax: 1000,
+  childrenPageMax: 10_000,
+  aclEntriesMax: 64,
+  znodesMax: 10_000_000,
+
+  tickMs: tickMsDefault,
+  sessionTimeoutMinMs: 2 * tickMsDefault,
+  sessionTimeoutMaxMs: 20 * tickMsDefault,
+  sessionsMax: 100_000,
+  ephemeralsPerSessionMax: 100_000,
+  sessionCheckIntervalMs: 100,
+
+  idempotencyWindowMs: 5 * 60_000,
+  idempotencyKeysMax: 100_000,
+  idempotencyKeyBytesMax: 255,
+
+  reapIntervalMs: 60_000,
+  reapPerMinuteMax: 10_000,
+  ttlEnabled: true,
+
+  watchStreamsMax: 100_000,
+  watchStreamsPerClientMax: 8192,
+  watchKeepaliveMs: 15_000,
+  watchHistoryMax: 50_000,
+  watchBufferBytesMax: 1 * MiB,
+
+  writeTimeoutMs: 10_000,
+  readWaitMsMax: 10_000,
+  proposalsPendingMax: 50_000,
+  groupCommitEntriesMax: 4096,
+  snapshotEntriesInterval: 100_000,
+
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 65_000,
+  headerBytesMax: 16 * 1024,
+  headersCountMax: 100,
+  connectionsMax: 20_000,
+  requestsPerSocketMax: 0,
+
+  corsOrigins: [],
+})
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}
+
+export interface ConfigSources {
+  readonly argv: readonly string[]
+  readonly env: Readonly<Record<string, string | undefined>>
+  /** Text of the JSON config file, when one was named (--config or HERD_CONFIG). */
+  readonly fileText?: string
+}
+
+/** The config file named by `--config` or HERD_CONFIG, for main.ts to read. */
+export function configFilePath(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const index = argv.indexOf('--config')
+  if (index >= 0) return argv[index + 1]
+  const inline = argv.find((arg) => arg.startsWith('--config='))
+  if (inline !== undefined) return inline.slice('--config='.length)
+  return env['HERD_CONFIG']
+}
+
+export function parseConfig(sources: ConfigSources): Config {
+  const raw: Partial<Record<ConfigKey, unknown>> = {}
+  if (sources.fileText !== undefined) Object.assign(raw, parseFile(sources.fileText))
+  for (const key of configKeys()) {
+    const value = sources.env[envName(key)]
+    if (value !== undefined && value !== '') raw[key] = value
+  }
+  Object.assign(raw, parseArgv(sources.argv))
+
+  const config: Record<string, unknown> = { ...defaults }
+  if (raw.tickMs !== undefined) {
+    const tickMs = coerce('tickMs', raw.tickMs) as number
+    config['sessionTimeoutMinMs'] = 2 * tickMs
+    config['sessionTimeoutMaxMs'] = 20 * tickMs
+  }
+  for (const [key, value] of Object.entries(raw) as Array<[ConfigKey, unknown]>) {
+    config[key] = coerce(key, value)
+  }
+  if ((config['sessionTimeoutMinMs'] as number) > (config['sessionTimeoutMaxMs'] as number)) {
+    throw new ConfigError('sessionTimeoutMinMs must not exceed sessionTimeoutMaxMs')
+  }
+  if ((config['dataBytesMax'] as number) > (config['requestBytesMax'] as number)) {
+    throw new ConfigError('dataBytesMax must not exceed requestBytesMax')
+  }
+  return Object.freeze(config) as Config
+}
+
+export function configKeys(): ConfigKey[] {
+  return Object.keys(settings) as ConfigKey[]
+}
+
+export function flagName(key: ConfigKey): string {
+  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())
+}
+
+export function envName(key: ConfigKey): string {
+  return 'HERD_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()
+}
+
+/** One line per setting, for --help. */
+export function describeSettings(): string {
+  return configKeys()
+    .map((key) => `  ${flagName(key).padEnd(32)} ${settings[key].help} (default ${JSON.stringify(defaults[key])})`)
+    .join('\n')
+}
+
+function parseFile(text: string): Partial<Record<ConfigKey, unknown>> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (error) {
+    throw new ConfigError(`config file is not valid JSON: ${(error as Error).message}`)
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError('config file must hold a JSON object')
+  }
+  const result: Partial<Record<ConfigKey, unknown>> = {}
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!isConfigKey(key)) throw new ConfigError(`unknown setting "${key}" in config file`)
+    result[key] = value
+  }
+  return result
+}
+
+function parseArgv(argv: readonly string[]): Partial<Record<ConfigKey, unknown>> {
+  const byFlag = new Map(configKeys().map((key) => [flagName(key), key]))
+  const result: Partial<Record<ConfigKey, unknown>> = {}
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    if (arg === '--config') {
+      i++
+      continue
+    }
+    if (arg.startsWith('--config=')) continue
+    const eq = arg.indexOf('=')
+    const flag = eq >= 0 ? arg.slice(0, eq) : arg
+    const key = byFlag.get(flag)
+    if (key === undefined) throw new ConfigError(`unknown option ${flag} (see --help)`)
+    if (eq >= 0) {
+      result[key] = arg.slice(eq + 1)
+    } else if (settings[key].kind === 'bool' && (argv[i + 1] === undefined || argv[i + 1]?.startsWith('--'))) {
+      result[key] = true
+    } else {
+      const value = argv[++i]
+      if (value === undefined) throw new ConfigError(`option ${flag} needs a value`)
+      result[key] = value
+    }
+  }
+  return result
+}
+
+function isConfigKey(key: string): key is ConfigKey {
+  return Object.hasOwn(settings, key)
+}
+
+function coerce(key: ConfigKey, value: unknown): unknown {
+  const setting: Setting = settings[key]
+  switch (setting.kind) {
+    case 'int': {
+      const n = typeof value === 'number' ? value : typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : NaN
+      if (!Number.isSafeInteger(n)) throw new ConfigError(`${key} must be an integer, got ${JSON.stringify(value)}`)
+      if (setting.min !== undefined && n < setting.min) throw new ConfigError(`${key} must be at least ${setting.min}`)
+      if (setting.max !== undefined && n > setting.max) throw new ConfigError(`${key} must be at most ${setting.max}`)
+      return n
+    }
+    case 'bool':
+      if (value === true || value === 'true' || value === '1') return true
+      if (value === false || value === 'false' || value === '0') return false
+      throw new ConfigError(`${key} must be true or false, got ${JSON.stringify(value)}`)
+    case 'string':
+      if (typeof value !== 'string' || value === '') throw new ConfigError(`${key} must be a non-empty string`)
+      return value
+    case 'list':
+      if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return Object.freeze([...value])
+      if (typeof value === 'string') {
+        return Object.freeze(
+          value
+            .split(',')
+            .map((item) => item.trim())
+            .filter((item) => item !== ''),
+        )
+      }
+      throw new ConfigError(`${key} must be a list of strings`)
+  }
+}
