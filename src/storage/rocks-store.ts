@@ -1,0 +1,547 @@
+// The LogStore over RocksDB (@nxtedition/rocksdb). Key layout and value
+// framing are in rocks-codec.ts; the rules every write follows are in
+// index.ts. In short: each public write is one RocksDB write batch (plus, for
+// snapshots, chunk batches written before it), in-memory state changes only
+// after that batch was written, and a failed write fences the store.
+//
+// What is kept in memory so Raft's hot path never reads the disk: the first
+// and last index, the hard state, the newest snapshot's meta, the terms of
+// all entries (as runs, term-runs.ts) and the newest entries' data up to
+// cacheBytesMax (entry-cache.ts). Everything else is read synchronously from
+// RocksDB when asked (MultiGet on the calling thread), which is what the
+// synchronous entries() and loadSnapshot() of the interface need.
+
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
+import { RocksLevel, type RocksBatch } from '@nxtedition/rocksdb'
+import { assert } from '../assert.ts'
+import { HerdError } from '../errors.ts'
+import {
+  corrupt,
+  decodeEntry,
+  decodeHardState,
+  decodeLogStart,
+  decodeSnapshotChunk,
+  decodeSnapshotMeta,
+  encodeEntry,
+  encodeHardState,
+  encodeLogStart,
+  encodeSnapshotChunk,
+  encodeSnapshotMeta,
+  entryData,
+  entryKey,
+  entryKeysEnd,
+  hardStateKey,
+  indexOfKey,
+  logStartKey,
+  snapshotChunkKey,
+  snapshotChunkKeysEnd,
+  snapshotChunksStart,
+  snapshotMetaKey,
+  snapshotMetaKeysEnd,
+  type LogStart,
+} from './rocks-codec.ts'
+import { EntryCache } from './entry-cache.ts'
+import { TermRuns } from './term-runs.ts'
+import { emptyHardState, type HardState, type LogRecord, type LogStore, type Snapshot, type SnapshotMeta } from './log-store.ts'
+
+const MiB = 1024 * 1024
+
+export interface RocksStoreOptions {
+  /** Bytes of the newest entries' data kept in memory to answer entries() without the disk. */
+  readonly cacheBytesMax?: number
+  /** Bytes of snapshot chunks per write batch: bounds the memory a save holds and how long one write blocks. */
+  readonly snapshotBatchBytesMax?: number
+}
+
+export const rocksStoreDefaults = Object.freeze({
+  cacheBytesMax: 16 * MiB,
+  snapshotBatchBytesMax: 8 * MiB,
+}) satisfies Required<RocksStoreOptions>
+
+/** Keys per MultiGet while reading entries: small first, since bytesMax often stops a read early. */
+const entriesReadKeysMin = 8
+const entriesReadKeysMax = 256
+/** Entries per iterator step when scanning the log on open, and the bytes that end a step early. */
+const scanEntriesPerStep = 1000
+const scanStepBytesMax = 4 * MiB
+
+/** Opens (creating if need be) the store in `dir` and recovers its state. Only one process may hold it. */
+export async function openRocksStore(dir: string, options: RocksStoreOptions = {}): Promise<LogStore> {
+  const settings = { ...rocksStoreDefaults, ...options }
+  assert(Number.isSafeInteger(settings.cacheBytesMax) && settings.cacheBytesMax >= 0, 'storage: bad cacheBytesMax')
+  assert(
+    Number.isSafeInteger(settings.snapshotBatchBytesMax) && settings.snapshotBatchBytesMax > 0,
+    'storage: bad snapshotBatchBytesMax',
+  )
+  const db = new RocksLevel(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+  try {
+    await db.open({ createIfMissing: true })
+  } catch (error) {
+    throw openFailed(dir, error)
+  }
+  try {
+    const recovered = await recover(db, dir, settings.cacheBytesMax)
+    return new RocksStore(db, dir, recovered, settings.snapshotBatchBytesMax)
+  } catch (error) {
+    await db.close()
+    throw error
+  }
+}
+
+function openFailed(dir: string, error: unknown): HerdError {
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error
+  const code = (cause as { code?: unknown } | null)?.code
+  const message = cause instanceof Error ? cause.message : String(cause)
+  if (code === 'LEVEL_LOCKED' || /\block\b/i.test(message)) {
+    return new HerdError(
+      'SystemError',
+      `storage directory ${dir} is already open (its RocksDB LOCK is held by another process or another store in this one); ` +
+        'one replica owns one data directory',
+      { dir, reason: 'Locked', cause: message },
+    )
+  }
+  return new HerdError('SystemError', `cannot open storage directory ${dir}: ${message}`, { dir, cause: message })
+}
+
+interface Recovered {
+  readonly logStart: LogStart
+  readonly hardState: HardState
+  readonly snapshot: StoredSnapshot | null
+  readonly terms: TermRuns
+  readonly cache: EntryCache
+}
+
+interface StoredSnapshot {
+  readonly meta: SnapshotMeta
+  readonly chunkCount: number
+}
+
+/**
+ * Rebuilds the in-memory state from the DB: log start, hard state, the newest
+ * complete snapshot, and one pass over the log that checks every entry's
+ * checksum and that the log is contiguous. Then it removes what a crash or an
+ * unsynced range delete can leave behind (entries below the log start, older
+ * snapshots, chunks of a snapshot whose meta was never written).
+ */
+async function recover(db: RocksLevel, dir: string, cacheBytesMax: number): Promise<Recovered> {
+  const [logStartValue, hardStateValue] = db._getManySync([logStartKey, hardStateKey])
+  const logStart = logStartValue ? decodeLogStart(logStartValue) : { index: 0, term: 0 }
+  const hardState = hardStateValue ? decodeHardState(hardStateValue) : emptyHardState
+  const snapshot = await recoverNewestSnapshot(db)
+  const terms = new TermRuns(logStart.index + 1)
+  const cache = new EntryCache(cacheBytesMax)
+  await scanLog(db, logStart, terms, cache)
+
+  const lastIndex = terms.lastIndex()
+  if (snapshot === null) {
+    if (logStart.index > 0) throw corrupt(`log in ${dir}`, `compacted through ${logStart.index} but no snapshot exists`)
+  } else {
+    const { index, term } = snapshot.meta
+    if (index < logStart.index || index > lastIndex) {
+      throw corrupt(`snapshot ${index} in ${dir}`, `outside the log [${logStart.index}, ${lastIndex}]`)
+    }
+    const termAtIndex = index === logStart.index ? logStart.term : terms.term(index)
+    if (termAtIndex !== term) {
+      throw corrupt(`snapshot ${index} in ${dir}`, `has term ${term} but the log has term ${termAtIndex} there`)
+    }
+  }
+
+  // Garbage a crash may leave; none of it is ever read, so clearing it is tidiness, not correctness.
+  const newest = snapshot?.meta.index ?? 0
+  await db.clear({ gte: entryKey(0), lt: entryKey(logStart.index + 1) })
+  await db.clear({ gte: snapshotMetaKey(0), lt: snapshotMetaKey(newest) })
+  await db.clear({ gte: snapshotChunksStart(0), lt: snapshotChunksStart(newest) })
+  await db.clear({ gte: snapshotChunksStart(newest + 1), lt: snapshotChunkKeysEnd })
+  return { logStart, hardState, snapshot, terms, cache }
+}
+
+/** The newest snapshot meta (the last 'S' key) and a check that all its chunks are there. */
+async function recoverNewestSnapshot(db: RocksLevel): Promise<StoredSnapshot | null> {
+  const metas = db.iterator({ gte: snapshotMetaKey(0), lt: snapshotMetaKeysEnd, reverse: true, limit: 1 })
+  const [newest] = await metas.nextv(1)
+  await metas.close()
+  if (newest === undefined) return null
+  const [key, value] = newest
+  assert(value !== undefined)
+  const index = indexOfKey(key)
+  const stored = decodeSnapshotMeta(key, value, index)
+
+  const chunks = db.iterator({ gte: snapshotChunksStart(index), lt: snapshotChunksStart(index + 1), values: false })
+  let chunkCount = 0
+  for (let step = await chunks.nextv(scanEntriesPerStep); step.length > 0; step = await chunks.nextv(scanEntriesPerStep)) {
+    chunkCount += step.length
+  }
+  await chunks.close()
+  if (chunkCount !== stored.chunkCount) {
+    throw corrupt(`snapshot ${index}`, `its meta names ${stored.chunkCount} chunks but ${chunkCount} are stored`)
+  }
+  return { meta: Object.freeze({ index, term: stored.term, extra: stored.extra }), chunkCount }
+}
+
+async function scanLog(db: RocksLevel, logStart: LogStart, terms: TermRuns, cache: EntryCache): Promise<void> {
+  const iterator = db.iterator({
+    gte: entryKey(logStart.index + 1),
+    lt: entryKeysEnd,
+    highWaterMarkBytes: scanStepBytesMax,
+  })
+  try {
+    let expected = logStart.index + 1
+    let previousTerm = logStart.term
+    for (let step = await iterator.nextv(scanEntriesPerStep); step.length > 0; step = await iterator.nextv(scanEntriesPerStep)) {
+      for (const [key, value] of step) {
+        assert(value !== undefined)
+        const index = indexOfKey(key)
+        if (index !== expected) throw corrupt('log', `entry ${expected} is missing (the next stored is ${index})`)
+        const { term, data } = decodeEntry(key, value, index)
+        if (term < previousTerm) throw corrupt('log', `entry ${index} has term ${term}, below the ${previousTerm} before it`)
+        terms.push(index, term)
+        cache.push(Object.freeze({ index, term, data }))
+        previousTerm = term
+        expected++
+      }
+    }
+  } finally {
+    await iterator.close()
+  }
+}
+
+class RocksStore implements LogStore {
+  private readonly db: RocksLevel
+  private readonly dir: string
+  private readonly snapshotBatchBytesMax: number
+  /** Index and term of the entry just before the log. */
+  private logStart: LogStart
+  private hardStateSaved: HardState
+  private snapshot: StoredSnapshot | null
+  private readonly terms: TermRuns
+  private readonly cache: EntryCache
+  /** Writes run one at a time, in call order: each one's checks see the state the ones before it left. */
+  private writes: Promise<void> = Promise.resolve()
+  /** The error of a write that failed; from then on every write is refused. */
+  private failure: unknown = null
+  private closed = false
+
+  constructor(db: RocksLevel, dir: string, recovered: Recovered, snapshotBatchBytesMax: number) {
+    this.db = db
+    this.dir = dir
+    this.snapshotBatchBytesMax = snapshotBatchBytesMax
+    this.logStart = recovered.logStart
+    this.hardStateSaved = recovered.hardState
+    this.snapshot = recovered.snapshot
+    this.terms = recovered.terms
+    this.cache = recovered.cache
+  }
+
+  hardState(): HardState {
+    this.assertOpen()
+    return this.hardStateSaved
+  }
+
+  snapshotMeta(): SnapshotMeta | null {
+    this.assertOpen()
+    return this.snapshot?.meta ?? null
+  }
+
+  firstIndex(): number {
+    this.assertOpen()
+    return this.logStart.index + 1
+  }
+
+  lastIndex(): number {
+    this.assertOpen()
+    return this.terms.lastIndex()
+  }
+
+  term(index: number): number | undefined {
+    this.assertOpen()
+    if (index === this.logStart.index) return this.logStart.term
+    return this.terms.term(index)
+  }
+
+  entries(lo: number, hi: number, bytesMax: number): LogRecord[] {
+    this.assertOpen()
+    assert(
+      this.logStart.index < lo && lo <= hi && hi <= this.terms.lastIndex() + 1,
+      `storage: entries [${lo}, ${hi}) outside the log [${this.logStart.index + 1}, ${this.terms.lastIndex() + 1})`,
+    )
+    const result: LogRecord[] = []
+    const budget = { bytes: 0, bytesMax }
+    const cacheFirst = this.cache.firstIndex() ?? hi
+    let index = lo
+    // The part older than the cache comes from the disk, a MultiGet at a time.
+    let keysPerRead = entriesReadKeysMin
+    while (index < Math.min(hi, cacheFirst)) {
+      const end = Math.min(hi, cacheFirst, index + keysPerRead)
+      const keys: Buffer[] = []
+      for (let i = index; i < end; i++) keys.push(entryKey(i))
+      const values = this.db._getManySync(keys)
+      for (let k = 0; k < keys.length; k++, index++) {
+        const record = this.decodeStored(keys[k]!, values[k], index)
+        if (!takes(result, budget, record)) return result
+      }
+      keysPerRead = Math.min(keysPerRead * 2, entriesReadKeysMax)
+    }
+    for (; index < hi; index++) {
+      const record = this.cache.get(index)
+      assert(record !== undefined, `storage: cache lost entry ${index}`)
+      if (!takes(result, budget, record)) return result
+    }
+    return result
+  }
+
+  private decodeStored(key: Buffer, value: Buffer | null | undefined, index: number): LogRecord {
+    if (value === undefined || value === null) {
+      throw corrupt(`log in ${this.dir}`, `entry ${index} is missing from the disk`)
+    }
+    const { term, data } = decodeEntry(key, value, index)
+    const expected = this.terms.term(index)
+    if (term !== expected) {
+      throw corrupt(`log in ${this.dir}`, `entry ${index} has term ${term} on disk but ${expected} in memory`)
+    }
+    return { index, term, data }
+  }
+
+  append(entries: readonly LogRecord[], hardState: HardState | null, sync: boolean): Promise<void> {
+    return this.enqueue(async () => {
+      this.assertAppendable(entries)
+      const batch = this.db.batch()
+      const records: LogRecord[] = []
+      for (const entry of entries) {
+        const key = entryKey(entry.index)
+        const value = encodeEntry(key, entry.term, entry.data)
+        batch.put(key, value)
+        // The cache keeps a view into the encoded value: our own copy, not the caller's buffer.
+        records.push(Object.freeze({ index: entry.index, term: entry.term, data: entryData(value) }))
+      }
+      const newLast = entries.at(-1)?.index
+      if (newLast !== undefined) {
+        // Raft's truncation of a conflicting suffix: what follows the new entries goes in the same batch.
+        for (let index = newLast + 1; index <= this.terms.lastIndex(); index++) batch.del(entryKey(index))
+      }
+      // A sync with nothing to write still has to make earlier unsynced appends durable: rewrite the hard state.
+      const hardStateToWrite = hardState ?? (entries.length === 0 && sync ? this.hardStateSaved : null)
+      if (hardStateToWrite !== null) batch.put(hardStateKey, encodeHardState(hardStateToWrite))
+      if (batch.length === 0) {
+        await batch.close()
+        return
+      }
+      this.commit(batch, sync)
+
+      const first = entries[0]
+      if (first !== undefined) {
+        this.terms.truncateFrom(first.index)
+        this.cache.truncateFrom(first.index)
+        for (const record of records) {
+          this.terms.push(record.index, record.term)
+          this.cache.push(record)
+        }
+      }
+      if (hardState !== null) this.hardStateSaved = Object.freeze({ ...hardState })
+    })
+  }
+
+  private assertAppendable(entries: readonly LogRecord[]): void {
+    const first = entries[0]
+    if (first === undefined) return
+    const firstIndex = this.logStart.index + 1
+    const lastIndex = this.terms.lastIndex()
+    assert(
+      firstIndex <= first.index && first.index <= lastIndex + 1,
+      `storage: append at ${first.index} outside [${firstIndex}, ${lastIndex + 1}]`,
+    )
+    let previousTerm = this.term(first.index - 1)
+    assert(previousTerm !== undefined)
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!
+      assert(entry.index === first.index + i, `storage: append of non-contiguous entries (${entry.index} at position ${i})`)
+      assert(
+        Number.isSafeInteger(entry.term) && entry.term >= previousTerm && entry.term > 0,
+        `storage: entry ${entry.index} has term ${entry.term}, below the ${previousTerm} before it`,
+      )
+      previousTerm = entry.term
+    }
+  }
+
+  saveHardState(hardState: HardState): Promise<void> {
+    return this.enqueue(async () => {
+      const batch = this.db.batch()
+      batch.put(hardStateKey, encodeHardState(hardState))
+      this.commit(batch, true)
+      this.hardStateSaved = Object.freeze({ ...hardState })
+    })
+  }
+
+  saveSnapshot(snapshot: Snapshot): Promise<void> {
+    return this.enqueue(async () => {
+      const { meta, chunks } = snapshot
+      const previous = this.snapshot?.meta.index ?? 0
+      assert(meta.index > previous, `storage: snapshot at ${meta.index} is not newer than the one at ${previous}`)
+      assert(meta.index > this.logStart.index, 'storage: snapshot is older than the log start')
+      // Raft (§7): keep the log only if it holds the snapshot's last entry; otherwise the log is discarded.
+      const keepsLog = meta.index <= this.terms.lastIndex() && this.terms.term(meta.index) === meta.term
+
+      // Chunks go in batches of about snapshotBatchBytesMax, each synced, so neither the memory a
+      // save holds nor the time one write blocks the event loop grows with the snapshot.
+      let batch = this.db.batch()
+      let batchBytes = 0
+      for (let n = 0; n < chunks.length; n++) {
+        const chunk = chunks[n]!
+        const key = snapshotChunkKey(meta.index, n)
+        batch.put(key, encodeSnapshotChunk(key, chunk))
+        batchBytes += chunk.length
+        if (batchBytes >= this.snapshotBatchBytesMax && n < chunks.length - 1) {
+          this.commit(batch, true)
+          await yieldToEventLoop()
+          batch = this.db.batch()
+          batchBytes = 0
+        }
+      }
+      // The meta goes last: until it is on disk, the chunks above are ignored on open.
+      const extra = new Uint8Array(meta.extra)
+      batch.put(snapshotMetaKey(meta.index), encodeSnapshotMeta(meta.index, { term: meta.term, chunkCount: chunks.length, extra }))
+      const logStart = { index: meta.index, term: meta.term }
+      if (!keepsLog) {
+        batch.put(logStartKey, encodeLogStart(logStart))
+        // Entries after the snapshot must go with it; those before it are below the new log start, ignored.
+        for (let index = meta.index + 1; index <= this.terms.lastIndex(); index++) batch.del(entryKey(index))
+      }
+      this.commit(batch, true)
+
+      this.snapshot = { meta: Object.freeze({ index: meta.index, term: meta.term, extra }), chunkCount: chunks.length }
+      if (!keepsLog) {
+        this.logStart = logStart
+        this.terms.reset(meta.index + 1)
+        this.cache.clear()
+        await this.clear(entryKey(0), entryKey(meta.index + 1))
+        await this.clearOlderSnapshots()
+      }
+    })
+  }
+
+  loadSnapshot(): Snapshot | null {
+    this.assertOpen()
+    const stored = this.snapshot
+    if (stored === null) return null
+    const { index } = stored.meta
+    const chunks: Uint8Array[] = []
+    // A MultiGet per group of keys, so a large snapshot is not asked for in one call.
+    for (let n = 0; n < stored.chunkCount; n += 16) {
+      const keys: Buffer[] = []
+      for (let k = n; k < Math.min(n + 16, stored.chunkCount); k++) keys.push(snapshotChunkKey(index, k))
+      const values = this.db._getManySync(keys)
+      for (let k = 0; k < keys.length; k++) {
+        const what = `snapshot ${index} chunk ${n + k} in ${this.dir}`
+        const value = values[k]
+        if (value === undefined || value === null) throw corrupt(what, 'missing')
+        chunks.push(decodeSnapshotChunk(keys[k]!, value, what))
+      }
+    }
+    return { meta: stored.meta, chunks }
+  }
+
+  compact(throughIndex: number): Promise<void> {
+    return this.enqueue(async () => {
+      const snapshotIndex = this.snapshot?.meta.index
+      assert(
+        snapshotIndex !== undefined && throughIndex <= snapshotIndex,
+        `storage: compact through ${throughIndex} beyond the newest snapshot (${snapshotIndex ?? 'none'})`,
+      )
+      // At or below the log start there is nothing left to drop (a snapshot install may have moved it past).
+      if (throughIndex > this.logStart.index) {
+        const term = this.terms.term(throughIndex)
+        assert(term !== undefined)
+        const logStart = { index: throughIndex, term }
+        const batch = this.db.batch()
+        batch.put(logStartKey, encodeLogStart(logStart))
+        this.commit(batch, true)
+        this.logStart = logStart
+        this.terms.dropThrough(throughIndex)
+        this.cache.dropThrough(throughIndex)
+        // Unsynced range delete: entries below the log start are ignored and removed again on open if lost.
+        await this.clear(entryKey(0), entryKey(throughIndex + 1))
+      }
+      await this.clearOlderSnapshots()
+    })
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.writes
+    await this.db.close()
+  }
+
+  private clearOlderSnapshots(): Promise<void> {
+    const newest = this.snapshot?.meta.index ?? 0
+    return this.clear(snapshotMetaKey(0), snapshotMetaKey(newest)).then(() =>
+      this.clear(snapshotChunksStart(0), snapshotChunksStart(newest)),
+    )
+  }
+
+  /** Runs `write` after the writes before it; once one has failed, refuses. */
+  private enqueue(write: () => Promise<void>): Promise<void> {
+    try {
+      this.assertOpen()
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    const run = async (): Promise<void> => {
+      if (this.failure !== null) {
+        throw new HerdError('SystemError', `storage in ${this.dir} refuses writes after a failed one`, {
+          cause: String(this.failure),
+        })
+      }
+      await write()
+    }
+    const result = this.writes.then(run)
+    this.writes = result.then(
+      () => undefined,
+      () => undefined,
+    )
+    return result
+  }
+
+  /**
+   * Writes a batch, on this thread: with sync, it returns once RocksDB has
+   * written and fdatasynced its WAL. The caller updates its in-memory state
+   * right after, in the same synchronous step, so no reader ever sees the
+   * disk and the memory disagree. A failure fences the store: a write that
+   * may or may not have reached the disk cannot be retried and then assumed
+   * durable (the fsyncgate lesson), so the caller must stop and recover.
+   */
+  private commit(batch: RocksBatch, sync: boolean): void {
+    try {
+      batch._writeSync({ sync })
+    } catch (error) {
+      this.failure = error
+      throw new HerdError('SystemError', `storage write failed in ${this.dir}: ${String(error)}`, { cause: String(error) })
+    } finally {
+      void batch.close()
+    }
+  }
+
+  private async clear(gte: Buffer, lt: Buffer): Promise<void> {
+    if (Buffer.compare(gte, lt) >= 0) return
+    try {
+      await this.db.clear({ gte, lt })
+    } catch (error) {
+      this.failure = error
+      throw new HerdError('SystemError', `storage range delete failed in ${this.dir}: ${String(error)}`, {
+        cause: String(error),
+      })
+    }
+  }
+
+  private assertOpen(): void {
+    // The binding dereferences a closed database and kills the process; fail as a programmer error instead.
+    assert(!this.closed, `storage in ${this.dir} used after close`)
+  }
+}
+
+/** Adds `record` unless the result already has entries and it would take them past bytesMax. */
+function takes(result: LogRecord[], budget: { bytes: number; readonly bytesMax: number }, record: LogRecord): boolean {
+  budget.bytes += record.data.length
+  if (result.length > 0 && budget.bytes > budget.bytesMax) return false
+  result.push(record)
+  return true
+}

@@ -1,0 +1,262 @@
+// The rocks store: the LogStore contract (with the default entry cache and
+// with none, so reads go to the disk), then what only a real disk has: torn
+// snapshots, corrupt values, the directory lock, large snapshots and a
+// process killed in the middle of synced appends.
+
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { crc32 } from 'node:zlib'
+import { RocksLevel } from '@nxtedition/rocksdb'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { isHerdError } from '../../../src/errors.ts'
+import { openRocksStore } from '../../../src/storage/index.ts'
+import type { LogStore, RocksStoreOptions } from '../../../src/storage/index.ts'
+import {
+  entryKey,
+  hardStateKey,
+  snapshotChunkKey,
+  snapshotChunkKeysEnd,
+  snapshotMetaKey,
+  encodeSnapshotChunk,
+} from '../../../src/storage/rocks-codec.ts'
+import { entryText } from './fixtures/append-until-killed.ts'
+import { describeLogStoreContract, observe, records, snapshotAt } from './log-store-contract.ts'
+
+const dirs: string[] = []
+const stores = new Map<LogStore, string>()
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herd-rocks-store-'))
+  dirs.push(dir)
+  return dir
+}
+
+afterAll(() => {
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
+})
+
+async function openIn(dir: string, options?: RocksStoreOptions): Promise<LogStore> {
+  const store = await openRocksStore(dir, options)
+  stores.set(store, dir)
+  return store
+}
+
+function harness(options: RocksStoreOptions) {
+  return {
+    create: () => openIn(tempDir(), options),
+    reopen: async (store: LogStore) => {
+      const dir = stores.get(store)!
+      await store.close()
+      return openIn(dir, options)
+    },
+  }
+}
+
+describeLogStoreContract('rocks store', harness({}))
+describeLogStoreContract('rocks store, no entry cache', harness({ cacheBytesMax: 0 }))
+
+/** Opens the directory with RocksDB directly, to do what the store never would. */
+async function withRawDb(dir: string, use: (db: RocksLevel) => Promise<void>): Promise<void> {
+  const db = new RocksLevel(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+  await db.open({ createIfMissing: false })
+  try {
+    await use(db)
+  } finally {
+    await db.close()
+  }
+}
+
+async function flipByte(dir: string, key: Buffer, offset: number): Promise<void> {
+  await withRawDb(dir, async (db) => {
+    const value = Buffer.from(await db.get(key))
+    value[offset] = value[offset]! ^ 0x01
+    await db.put(key, value, { sync: true })
+  })
+}
+
+async function expectDataInconsistency(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
+  const error: unknown = await promise.then(
+    () => new Error('expected a DataInconsistency error'),
+    (caught: unknown) => caught,
+  )
+  expect(isHerdError(error) && error.code).toBe('DataInconsistency')
+  expect((error as Error).message).toMatch(pattern)
+}
+
+describe('rocks store on disk', () => {
+  const open: LogStore[] = []
+  afterEach(async () => {
+    for (const store of open.splice(0)) await store.close()
+  })
+  async function openTracked(dir: string, options?: RocksStoreOptions): Promise<LogStore> {
+    const store = await openIn(dir, options)
+    open.push(store)
+    return store
+  }
+  async function closeTracked(store: LogStore): Promise<void> {
+    open.splice(open.indexOf(store), 1)
+    await store.close()
+  }
+
+  it('ignores and removes the chunks of a snapshot whose meta was never written (torn save)', async () => {
+    const dir = tempDir()
+    const store = await openTracked(dir)
+    await store.append(records(1, 10, 1), null, true)
+    await store.saveSnapshot(snapshotAt(5, 1))
+    const before = observe(store)
+    await closeTracked(store)
+    // A crash part way through saving a snapshot at 9: chunks on disk, no meta.
+    await withRawDb(dir, async (db) => {
+      const batch = db.batch()
+      for (let n = 0; n < 3; n++) {
+        const key = snapshotChunkKey(9, n)
+        batch.put(key, encodeSnapshotChunk(key, new TextEncoder().encode(`torn ${n}`)))
+      }
+      await batch.write({ sync: true })
+    })
+    const again = await openTracked(dir)
+    expect(observe(again)).toEqual(before)
+    expect(again.snapshotMeta()!.index).toBe(5)
+    await closeTracked(again)
+    await withRawDb(dir, async (db) => {
+      const keys = await db.iterator({ gte: snapshotChunkKey(9, 0), lt: snapshotChunkKeysEnd }).nextv(10)
+      expect(keys).toEqual([])
+    })
+  })
+
+  it('reports a flipped byte in a log entry on open', async () => {
+    const dir = tempDir()
+    const store = await openTracked(dir)
+    await store.append(records(1, 5, 1), null, true)
+    await closeTracked(store)
+    await flipByte(dir, entryKey(3), 15)
+    await expectDataInconsistency(openIn(dir), /log entry 3: checksum mismatch/)
+  })
+
+  it('reports a flipped byte in the hard state or the snapshot meta on open', async () => {
+    const dir = tempDir()
+    const store = await openTracked(dir)
+    await store.append(records(1, 5, 1), { term: 1, vote: 1, commit: 2 }, true)
+    await store.saveSnapshot(snapshotAt(4, 1))
+    await closeTracked(store)
+    await flipByte(dir, hardStateKey, 6)
+    await expectDataInconsistency(openIn(dir), /hard state: checksum mismatch/)
+    await flipByte(dir, hardStateKey, 6)
+    await flipByte(dir, snapshotMetaKey(4), 13)
+    await expectDataInconsistency(openIn(dir), /snapshot 4 meta: checksum mismatch/)
+  })
+
+  it('reports a flipped byte in a snapshot chunk when the snapshot is loaded', async () => {
+    const dir = tempDir()
+    const store = await openTracked(dir)
+    await store.append(records(1, 5, 1), null, true)
+    await store.saveSnapshot(snapshotAt(4, 1))
+    await closeTracked(store)
+    await flipByte(dir, snapshotChunkKey(4, 1), 5)
+    const again = await openTracked(dir)
+    expect(again.snapshotMeta()!.index).toBe(4)
+    let error: unknown
+    try {
+      again.loadSnapshot()
+    } catch (caught) {
+      error = caught
+    }
+    expect(isHerdError(error) && error.code).toBe('DataInconsistency')
+    expect((error as Error).message).toMatch(/snapshot 4 chunk 1 .*checksum mismatch/)
+  })
+
+  it('reports a hole in the log on open', async () => {
+    const dir = tempDir()
+    const store = await openTracked(dir)
+    await store.append(records(1, 5, 1), null, true)
+    await closeTracked(store)
+    await withRawDb(dir, (db) => {
+      const batch = db.batch()
+      batch.del(entryKey(3))
+      return batch.write({ sync: true })
+    })
+    await expectDataInconsistency(openIn(dir), /entry 3 is missing/)
+  })
+
+  it('refuses a second store on the same directory, in this process or another', async () => {
+    const dir = tempDir()
+    await openTracked(dir)
+    await expect(openRocksStore(dir)).rejects.toThrow(/already open .*LOCK/)
+    const child = await runChild(dir, 'open')
+    expect(child.code).toBe(3)
+    expect(child.stderr).toMatch(/already open .*LOCK/)
+  })
+
+  it('saves and reloads a 128 MiB snapshot in 1 MiB chunks', async () => {
+    const dir = tempDir()
+    const store = await openTracked(dir, { snapshotBatchBytesMax: 16 * 1024 * 1024 })
+    await store.append(records(1, 3, 1), null, true)
+    const chunks: Uint8Array[] = []
+    for (let n = 0; n < 128; n++) chunks.push(new Uint8Array(1024 * 1024).fill(n))
+    const sums = chunks.map((chunk) => crc32(chunk))
+    await store.saveSnapshot({ meta: { index: 3, term: 1, extra: new Uint8Array() }, chunks })
+    chunks.length = 0
+    await store.compact(3)
+    await closeTracked(store)
+    const again = await openTracked(dir)
+    const loaded = again.loadSnapshot()!
+    expect(loaded.chunks.map((chunk) => crc32(chunk))).toEqual(sums)
+    expect(loaded.chunks.every((chunk) => chunk.length === 1024 * 1024)).toBe(true)
+  })
+
+  it('keeps every acknowledged append when its process is killed mid-stream (SIGKILL, three times)', async () => {
+    const dir = tempDir()
+    let acknowledged = 0
+    for (let round = 0; round < 3; round++) {
+      const killedAfter = await appendUntilKilled(dir, acknowledged + 200)
+      expect(killedAfter).toBeGreaterThanOrEqual(acknowledged + 200)
+      acknowledged = killedAfter
+      const store = await openTracked(dir)
+      expect(store.firstIndex()).toBe(1)
+      expect(store.lastIndex()).toBeGreaterThanOrEqual(acknowledged)
+      const entries = store.entries(1, store.lastIndex() + 1, Number.MAX_SAFE_INTEGER)
+      expect(entries.map((entry) => entry.index)).toEqual(Array.from({ length: store.lastIndex() }, (_, i) => i + 1))
+      for (const entry of entries) expect(new TextDecoder().decode(entry.data)).toBe(entryText(entry.index))
+      // The next round appends after what is there, acknowledged or not.
+      acknowledged = store.lastIndex()
+      await closeTracked(store)
+    }
+  })
+})
+
+const fixture = new URL('./fixtures/append-until-killed.ts', import.meta.url).pathname
+
+function runChild(dir: string, mode: 'open'): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fixture, dir, mode], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text))
+    child.on('error', reject)
+    child.on('exit', (code) => resolve({ code, stderr }))
+  })
+}
+
+/** Runs the appending child until it has acknowledged `atLeast`, then SIGKILLs it; the last index it acknowledged. */
+function appendUntilKilled(dir: string, atLeast: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fixture, dir, 'append'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let pending = ''
+    let last = 0
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text))
+    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      pending += text
+      const lines = pending.split('\n')
+      pending = lines.pop()!
+      for (const line of lines) last = Number(line)
+      if (last >= atLeast) child.kill('SIGKILL')
+    })
+    child.on('error', reject)
+    child.on('exit', (code, signal) => {
+      if (signal !== 'SIGKILL') reject(new Error(`child exited with ${code}: ${stderr}`))
+      else resolve(last)
+    })
+  })
+}
