@@ -1,0 +1,45 @@
+// Cluster status (GET /cluster), liveness (GET /health) and ZooKeeper's sync
+// (POST /sync).
+import type { ApiDeps } from './deps.ts'
+import { json } from './reply.ts'
+import { jsonObject, jsonString, parseQuery, rawTarget, readJson, type Ctx } from './request.ts'
+
+export function clusterStatus(c: Ctx, deps: ApiDeps): Response {
+  parseQuery(rawTarget(c).search, [])
+  const { replica } = deps
+  const status = replica.status()
+  const self = {
+    id: status.id,
+    clientUrl: status.clientUrl,
+    role: status.role,
+    term: status.term,
+    commitZxid: status.commitZxid,
+    appliedZxid: status.appliedZxid,
+    lag: Math.max(0, status.commitZxid - status.appliedZxid),
+  }
+  return json(deps, 200, {
+    id: status.id,
+    role: status.role,
+    term: status.term,
+    leader: status.leader,
+    commitZxid: status.commitZxid,
+    appliedZxid: status.appliedZxid,
+    digest: replica.tree.digest(),
+    znodes: replica.tree.znodeCount,
+    sessions: replica.tree.sessionCount,
+    replicas: [self],
+  })
+}
+
+export function health(c: Ctx, deps: ApiDeps): Response {
+  parseQuery(rawTarget(c).search, [])
+  return json(deps, 200, { status: 'ok', zxid: deps.replica.appliedZxid })
+}
+
+export async function sync(c: Ctx, deps: ApiDeps): Promise<Response> {
+  parseQuery(rawTarget(c).search, [])
+  const { value } = await readJson(c, deps.config.requestBytesMax)
+  if (value !== undefined) jsonString(jsonObject(value, 'the body', ['path']), 'path', 'the body')
+  const zxid = await deps.replica.sync(deps.config.readWaitMsMax)
+  return json(deps, 200, { zxid })
+}

@@ -1,0 +1,16 @@
+// api/ — the client port: HTTP/JSON and Server-Sent Events over Hono.
+//
+// It validates everything that does not depend on tree state before
+// proposing (paths decoded once and never normalised, strict query flags,
+// bounded bodies, typed JSON), turns each write into one log entry through
+// the replica and answers from that entry's apply result, serves reads from
+// the local tree, and maps every failure to problem+json through the single
+// status table in problem.ts. openapi.yaml is the contract for all of it.
+//
+// May import: replication/ (index), sessions/, watches/, tree/ (types and
+// path rules), the leaves, hono. Must not import: storage/, undici,
+// replication internals.
+export { createApp, type Api } from './app.ts'
+export type { ApiDeps } from './deps.ts'
+export { statusOf } from './problem.ts'
+export { startClientServer, type ClientServer } from './server.ts'

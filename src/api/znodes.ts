@@ -1,0 +1,246 @@
+// /znodes/<path>: ZooKeeper's znode operations as HTTP on one resource.
+//   GET     getData (JSON or ?raw), ?stat exists, ?children getChildren2,
+//           ?descendants getAllChildrenNumber, ?acl getACL, ?watch=... (watch-stream.ts)
+//   PUT     create (create flags or If-None-Match: *), setData (If-Match or
+//           ?version), upsert (neither), setACL (?acl)
+//   DELETE  delete (If-Match or ?version)
+// Reads are served from this replica's tree; writes become one log entry and
+// are answered from that entry's apply result.
+import { HerdError } from '../errors.ts'
+import { openAcl, ttlMsMax, type Command, type Stat, type ZnodeKind } from '../tree/index.ts'
+import type { Committed } from '../replication/index.ts'
+import { aclJson, parseAclJson, parseAclText } from './acl.ts'
+import type { ApiDeps } from './deps.ts'
+import { encodeData, etagOf, failureError, json, notModified, problem, type DataEncoding, type Headers } from './reply.ts'
+import {
+  caller,
+  expectedVersion,
+  flag,
+  idempotencyClaim,
+  ifNoneMatch,
+  integerParam,
+  jsonObject,
+  parseQuery,
+  queryValue,
+  rawTarget,
+  readBody,
+  readJson,
+  znodePath,
+  type Ctx,
+  type Query,
+  type Target,
+} from './request.ts'
+import type { WatchStreams } from './watch-stream.ts'
+
+export const znodesPrefix = '/znodes'
+
+const readParams = ['minZxid', 'stat', 'children', 'descendants', 'acl', 'raw', 'encoding', 'limit', 'cursor', 'watch', 'zxid']
+const writeParams = ['sequential', 'ephemeral', 'container', 'ttl', 'acl', 'version']
+const deleteParams = ['version']
+const views = ['stat', 'children', 'descendants', 'acl'] as const
+
+export async function readZnode(c: Ctx, deps: ApiDeps, streams: WatchStreams): Promise<Response> {
+  const target = rawTarget(c)
+  const query = parseQuery(target.search, readParams)
+  const path = znodePath(target.pathname, znodesPrefix, deps.config.pathBytesMax, false)
+  const minZxid = integerParam(query, 'minZxid', 0, Number.MAX_SAFE_INTEGER)
+  if (minZxid !== undefined) await deps.replica.waitForApplied(minZxid, deps.config.readWaitMsMax)
+
+  const chosen = views.filter((view) => flag(query, view))
+  if (chosen.length + (query.has('watch') ? 1 : 0) > 1) {
+    throw new HerdError('BadArguments', 'give at most one of ?stat, ?children, ?descendants, ?acl, ?watch')
+  }
+  if (query.has('watch')) return streams.open(c, path, query)
+  if (query.has('zxid')) throw new HerdError('BadArguments', 'zxid goes with ?watch (use minZxid to wait for a zxid before reading)')
+  const view = chosen[0] ?? 'data'
+  if (view !== 'children' && (query.has('limit') || query.has('cursor'))) throw new HerdError('BadArguments', 'limit and cursor go with ?children')
+  if (view !== 'data' && (query.has('raw') || query.has('encoding'))) throw new HerdError('BadArguments', 'raw and encoding go with the data view')
+
+  const tree = deps.replica.tree
+  switch (view) {
+    case 'stat': {
+      const stat = tree.exists(path) ?? noNode(path)
+      return conditional(c, deps, etagOf(stat.version)) ?? json(deps, 200, { path, stat }, { etag: etagOf(stat.version) })
+    }
+    case 'children': {
+      const limit = integerParam(query, 'limit', 1, deps.config.childrenPageMax) ?? deps.config.childrenPageMax
+      const page = tree.getChildren(path, queryValue(query, 'cursor') ?? null, limit) ?? noNode(path)
+      const etag = `"c${page.stat.cversion}"`
+      return conditional(c, deps, etag) ?? json(deps, 200, { path, children: page.children, stat: page.stat, next: page.next }, { etag })
+    }
+    case 'descendants': {
+      const count = tree.countDescendants(path) ?? noNode(path)
+      return json(deps, 200, { path, count })
+    }
+    case 'acl': {
+      const view = tree.getAcl(path) ?? noNode(path)
+      const etag = `"a${view.stat.aversion}"`
+      return conditional(c, deps, etag) ?? json(deps, 200, { path, acl: aclJson(view.acl), stat: view.stat }, { etag })
+    }
+    case 'data': {
+      const znode = tree.getData(path) ?? noNode(path)
+      const etag = etagOf(znode.stat.version)
+      const unchanged = conditional(c, deps, etag)
+      if (unchanged !== null) return unchanged
+      if (flag(query, 'raw') || c.req.header('accept') === 'application/octet-stream') {
+        if (query.has('encoding')) throw new HerdError('BadArguments', 'encoding goes with the JSON representation, not raw')
+        return new Response(znode.data, {
+          status: 200,
+          headers: {
+            'content-type': 'application/octet-stream',
+            'herd-zxid': String(deps.replica.appliedZxid),
+            'herd-stat': JSON.stringify(znode.stat),
+            etag,
+          },
+        })
+      }
+      const { data, encoding } = encodeData(znode.data, dataEncoding(query))
+      return json(deps, 200, { path, data, encoding, stat: znode.stat }, { etag })
+    }
+  }
+}
+
+export async function writeZnode(c: Ctx, deps: ApiDeps): Promise<Response> {
+  const target = rawTarget(c)
+  const query = parseQuery(target.search, writeParams, ['acl'])
+  const aclTexts = query.get('acl')
+  if (aclTexts !== undefined && aclTexts.length === 1 && aclTexts[0] === '') return setAcl(c, deps, target, query)
+
+  const isSequential = flag(query, 'sequential')
+  const isEphemeral = flag(query, 'ephemeral')
+  const isContainer = flag(query, 'container')
+  const ttlMs = integerParam(query, 'ttl', 1, ttlMsMax)
+  const version = expectedVersion(c, query)
+  const isCreateOnly = createOnly(c)
+  const isCreate = isSequential || isEphemeral || isContainer || ttlMs !== undefined || isCreateOnly
+  if (isCreate && version !== undefined) {
+    throw new HerdError('BadArguments', 'If-Match and version make a PUT a setData; create flags and If-None-Match make it a create: not both')
+  }
+  const path = znodePath(target.pathname, znodesPrefix, deps.config.pathBytesMax, isSequential)
+  if (aclTexts !== undefined && version !== undefined) throw new HerdError('BadArguments', 'acl is set on create; use PUT ?acl to change an ACL')
+  const kind = znodeKind(isEphemeral, isContainer, ttlMs)
+  if (isContainer && isSequential) throw new HerdError('BadArguments', 'a container cannot be sequential')
+  if (kind === 'ttl' && !deps.config.ttlEnabled) throw new HerdError('Unimplemented', 'TTL znodes are disabled on this server')
+  if (aclTexts !== undefined && aclTexts.length > deps.config.aclEntriesMax) {
+    throw new HerdError('BadArguments', `an ACL has at most ${deps.config.aclEntriesMax} entries`)
+  }
+  const acl = aclTexts === undefined ? openAcl : aclTexts.map(parseAclText)
+  const who = caller(c, deps)
+  if (kind === 'ephemeral' && who.sessionId === 0) {
+    throw new HerdError('BadArguments', 'an ephemeral znode needs a session: send Herd-Session and Herd-Session-Secret')
+  }
+  const data = await readBody(c, deps.config.requestBytesMax)
+  if (data.byteLength > deps.config.dataBytesMax) {
+    throw new HerdError('PayloadTooLarge', `znode data is limited to ${deps.config.dataBytesMax} bytes`, { limit: deps.config.dataBytesMax })
+  }
+  const command: Command = isCreate
+    ? { type: 'create', path, data, acl, kind, isSequential, ttlMs: ttlMs ?? 0 }
+    : version !== undefined
+      ? { type: 'setData', path, data, version }
+      : { type: 'put', path, data, acl }
+  const committed = await deps.replica.submit({ caller: who, idempotency: idempotencyClaim(c, deps, target, data), command })
+  return writeReply(deps, committed)
+}
+
+export async function deleteZnode(c: Ctx, deps: ApiDeps): Promise<Response> {
+  const target = rawTarget(c)
+  const query = parseQuery(target.search, deleteParams)
+  const path = znodePath(target.pathname, znodesPrefix, deps.config.pathBytesMax, false)
+  const version = expectedVersion(c, query) ?? -1
+  const who = caller(c, deps)
+  const body = await readBody(c, deps.config.requestBytesMax)
+  if (body.byteLength > 0) throw new HerdError('BadArguments', 'DELETE takes no body')
+  const committed = await deps.replica.submit({
+    caller: who,
+    idempotency: idempotencyClaim(c, deps, target, body),
+    command: { type: 'delete', path, version },
+  })
+  return writeReply(deps, committed)
+}
+
+async function setAcl(c: Ctx, deps: ApiDeps, target: Target, query: Query): Promise<Response> {
+  for (const name of ['sequential', 'ephemeral', 'container', 'ttl']) {
+    if (query.has(name)) throw new HerdError('BadArguments', `${name} does not go with ?acl (setACL)`)
+  }
+  if (createOnly(c)) throw new HerdError('BadArguments', 'If-None-Match does not go with ?acl (setACL)')
+  const path = znodePath(target.pathname, znodesPrefix, deps.config.pathBytesMax, false)
+  const version = expectedVersion(c, query) ?? -1
+  const who = caller(c, deps)
+  const { value, bytes } = await readJson(c, deps.config.requestBytesMax)
+  const body = jsonObject(value, 'the body', ['acl'])
+  const acl = parseAclJson(body['acl'], deps.config.aclEntriesMax, 'acl')
+  const committed = await deps.replica.submit({
+    caller: who,
+    idempotency: idempotencyClaim(c, deps, target, bytes),
+    command: { type: 'setACL', path, acl, version },
+  })
+  return writeReply(deps, committed)
+}
+
+/** The answer to a committed znode write, from its apply result. */
+function writeReply(deps: ApiDeps, committed: Committed): Response {
+  const { outcome, isReplayed } = committed.applied
+  const headers: Headers = isReplayed ? { 'idempotent-replayed': 'true' } : {}
+  if (!outcome.ok) return problem(deps, failureError(outcome.failure), headers)
+  const { zxid } = committed
+  const result = outcome.result
+  switch (result.type) {
+    case 'create':
+      return created(deps, result.path, result.stat, zxid, headers)
+    case 'put':
+      if (result.isCreated) return created(deps, result.path, result.stat, zxid, headers, { created: true })
+      return json(deps, 200, { path: result.path, stat: result.stat, zxid, created: false }, { ...headers, etag: etagOf(result.stat.version) })
+    case 'setData':
+      return json(deps, 200, { path: result.path, stat: result.stat, zxid }, { ...headers, etag: etagOf(result.stat.version) })
+    case 'setACL':
+      return json(deps, 200, { path: result.path, stat: result.stat, zxid }, { ...headers, etag: `"a${result.stat.aversion}"` })
+    case 'delete':
+      return json(deps, 200, { path: result.path, zxid }, headers)
+    default:
+      throw new HerdError('SystemError', `unexpected result ${result.type} for a znode write`)
+  }
+}
+
+function created(deps: ApiDeps, path: string, stat: Stat, zxid: number, headers: Headers, extra?: { created: boolean }): Response {
+  return json(deps, 201, { path, stat, zxid, ...extra }, { ...headers, etag: etagOf(stat.version), location: znodeUrl(path) })
+}
+
+/** The URL of a znode: each name percent-encoded, slashes kept. */
+export function znodeUrl(path: string): string {
+  return znodesPrefix + path.split('/').map(encodeURIComponent).join('/')
+}
+
+/** 304 when If-None-Match names the current ETag (or is *), else null. */
+function conditional(c: Ctx, deps: ApiDeps, etag: string): Response | null {
+  const tags = ifNoneMatch(c)
+  if (tags === undefined) return null
+  return tags.includes(etag) || tags.includes('*') ? notModified(deps, etag) : null
+}
+
+function createOnly(c: Ctx): boolean {
+  const header = c.req.header('if-none-match')
+  if (header === undefined) return false
+  if (header.trim() !== '*') throw new HerdError('BadArguments', 'on PUT, If-None-Match may only be * (create-only)')
+  return true
+}
+
+function znodeKind(isEphemeral: boolean, isContainer: boolean, ttlMs: number | undefined): ZnodeKind {
+  if ([isEphemeral, isContainer, ttlMs !== undefined].filter(Boolean).length > 1) {
+    throw new HerdError('BadArguments', 'ephemeral, container and ttl exclude each other')
+  }
+  if (isEphemeral) return 'ephemeral'
+  if (isContainer) return 'container'
+  if (ttlMs !== undefined) return 'ttl'
+  return 'persistent'
+}
+
+function dataEncoding(query: Query): DataEncoding | undefined {
+  const value = queryValue(query, 'encoding')
+  if (value === undefined) return undefined
+  if (value !== 'utf8' && value !== 'base64') throw new HerdError('BadArguments', 'encoding is utf8 or base64')
+  return value
+}
+
+export function noNode(path: string): never {
+  throw new HerdError('NoNode', `${path} does not exist`, { path })
+}

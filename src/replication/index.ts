@@ -1,0 +1,19 @@
+// replication/ — the log between the requests and the tree.
+//
+// Every mutation (znode writes, multi, session open/close and expiry,
+// container and TTL clean-up) is a log entry: proposed, made durable,
+// committed, then applied to the tree in zxid order on every replica. The
+// contract of replica.ts, in the order it is kept:
+//   1. persist: an entry is synced to the LogStore before it counts;
+//   2. commit: on a cluster of one, durable is committed (Raft's rule for a
+//      single voter); with peers (issue 3) a quorum's durability decides;
+//   3. apply: committed entries are applied in zxid order, each exactly once;
+//   4. answer: the waiting request gets its entry's apply result, after the
+//      tree's events for that entry went to the subscribers.
+// A write whose durability cannot be established stops the process
+// (onFatal): it is never retried and assumed durable.
+//
+// May import: tree/, storage/, the leaves (errors, assert, clock, config).
+// Must not import: api/, sessions/, watches/ (they subscribe via onApplied).
+export { Replica } from './replica.ts'
+export type { AppliedListener, Committed, ReplicaOptions, ReplicaStatus, Role } from './replica.ts'

@@ -1,0 +1,214 @@
+// One-shot watches, ZooKeeper's rules (ZOOKEEPER.md section 8):
+//
+//   kind      armed by       fires on
+//   data      getData        NodeDataChanged, NodeDeleted
+//   exists    exists         NodeCreated, NodeDeleted, NodeDataChanged
+//   children  getChildren    NodeChildrenChanged, NodeDeleted
+//
+// A watch fires once, for the first matching change after the zxid it was
+// armed at, and is gone. `data` and `children` watches need the znode to
+// exist when armed (ZooKeeper's getData and getChildren leave no watch on a
+// missing znode); `exists` watches work either way.
+//
+// "Armed at" may be older than what this replica has applied: a client reads
+// at zxid z, then opens the watch naming z, and must not miss a change that
+// landed in between. The registry keeps the most recent events (bounded),
+// indexed by path, and answers such a watch from them at once; a zxid older
+// than what it still holds is refused (Compacted) rather than guessed.
+import { HerdError } from '../errors.ts'
+import type { Applied, Entry, TreeEvent, TreeEventType, TreeReader } from '../tree/index.ts'
+
+export type WatchKind = 'data' | 'exists' | 'children'
+
+export const watchKinds: readonly WatchKind[] = ['data', 'exists', 'children']
+
+/** Which kinds of watch on the event's path each event type fires. */
+const firedKinds: Record<TreeEventType, readonly WatchKind[]> = {
+  NodeCreated: ['exists'],
+  NodeDeleted: ['data', 'exists', 'children'],
+  NodeDataChanged: ['data', 'exists'],
+  NodeChildrenChanged: ['children'],
+}
+
+export interface WatchSink {
+  /** Delivers the watch's one event; the sink then ends its stream. */
+  fire(event: TreeEvent): void
+}
+
+export interface WatchRequest {
+  readonly path: string
+  readonly kind: WatchKind
+  /** The zxid the client last saw; null = the zxid applied now. Must not exceed the applied zxid. */
+  readonly sinceZxid: number | null
+  /** Who asked (the client's address), for the per-client limit. */
+  readonly clientKey: string
+}
+
+export type ArmResult =
+  | { readonly type: 'fired'; readonly event: TreeEvent; readonly armedZxid: number }
+  | { readonly type: 'armed'; readonly armedZxid: number; release(): void }
+
+export interface WatchRegistryOptions {
+  readonly watchStreamsMax: number
+  readonly watchStreamsPerClientMax: number
+  readonly watchHistoryMax: number
+}
+
+interface PathEvents {
+  readonly events: TreeEvent[]
+  /** Index of the oldest event still held; slots before it are forgotten. */
+  head: number
+}
+
+interface Watch {
+  readonly key: string
+  readonly clientKey: string
+  readonly sink: WatchSink
+  isDone: boolean
+}
+
+export class WatchRegistry {
+  readonly #options: WatchRegistryOptions
+  /** `${kind} ${path}` -> the watches waiting there. */
+  readonly #watches = new Map<string, Set<Watch>>()
+  readonly #perClient = new Map<string, number>()
+  #count = 0
+  /** Recent events, oldest first, as a ring of watchHistoryMax slots. */
+  readonly #ring: Array<TreeEvent | undefined>
+  #ringStart = 0
+  #ringSize = 0
+  /** path -> its events still in the ring, oldest first (from `head`). */
+  readonly #byPath = new Map<string, PathEvents>()
+  /** Every event with a zxid above this is in the history; null until the first event. */
+  #horizon: number | null = null
+
+  constructor(options: WatchRegistryOptions) {
+    this.#options = options
+    this.#ring = new Array<TreeEvent | undefined>(options.watchHistoryMax)
+  }
+
+  get count(): number {
+    return this.#count
+  }
+
+  /** The replica's applied-entry listener. */
+  readonly onApplied = (entry: Entry, applied: Applied): void => {
+    if (this.#horizon === null) this.#horizon = entry.zxid - 1
+    for (const event of applied.events) {
+      this.#remember(event)
+      for (const kind of firedKinds[event.type]) this.#fire(`${kind} ${event.path}`, event)
+    }
+  }
+
+  arm(request: WatchRequest, sink: WatchSink, tree: TreeReader): ArmResult {
+    const applied = tree.zxid
+    const since = request.sinceZxid ?? applied
+    if (since > applied) throw new HerdError('BadArguments', `zxid ${since} is ahead of this replica (applied ${applied})`)
+    const horizon = this.#horizon ?? applied
+    if (since < horizon) {
+      throw new HerdError('Compacted', `zxid ${since} is older than the oldest event this replica keeps (${horizon}); read again and watch from the new zxid`)
+    }
+    if (since < applied) {
+      const missed = this.#firstSince(request.path, request.kind, since)
+      if (missed !== undefined) return { type: 'fired', event: missed, armedZxid: since }
+    }
+    if (request.kind !== 'exists' && tree.exists(request.path) === undefined) {
+      throw new HerdError('NoNode', `${request.path} does not exist; only an exists watch can wait for it`)
+    }
+    if (this.#count >= this.#options.watchStreamsMax) {
+      throw new HerdError('Throttled', `this replica holds its maximum of ${this.#options.watchStreamsMax} watch streams`)
+    }
+    const perClient = this.#perClient.get(request.clientKey) ?? 0
+    if (perClient >= this.#options.watchStreamsPerClientMax) {
+      throw new HerdError('Throttled', `at most ${this.#options.watchStreamsPerClientMax} watch streams per client`)
+    }
+    const watch: Watch = { key: `${request.kind} ${request.path}`, clientKey: request.clientKey, sink, isDone: false }
+    let set = this.#watches.get(watch.key)
+    if (set === undefined) {
+      set = new Set()
+      this.#watches.set(watch.key, set)
+    }
+    set.add(watch)
+    this.#count++
+    this.#perClient.set(request.clientKey, perClient + 1)
+    return { type: 'armed', armedZxid: since, release: () => this.#release(watch) }
+  }
+
+  #fire(key: string, event: TreeEvent): void {
+    const set = this.#watches.get(key)
+    if (set === undefined) return
+    this.#watches.delete(key)
+    for (const watch of set) {
+      this.#release(watch)
+      watch.sink.fire(event)
+    }
+  }
+
+  #release(watch: Watch): void {
+    if (watch.isDone) return
+    watch.isDone = true
+    const set = this.#watches.get(watch.key)
+    if (set !== undefined) {
+      set.delete(watch)
+      if (set.size === 0) this.#watches.delete(watch.key)
+    }
+    this.#count--
+    const perClient = (this.#perClient.get(watch.clientKey) ?? 1) - 1
+    if (perClient === 0) this.#perClient.delete(watch.clientKey)
+    else this.#perClient.set(watch.clientKey, perClient)
+  }
+
+  #firstSince(path: string, kind: WatchKind, since: number): TreeEvent | undefined {
+    const held = this.#byPath.get(path)
+    if (held === undefined) return undefined
+    const { events } = held
+    // Events are in zxid order: find the first after `since` by binary search.
+    let lo = held.head
+    let hi = events.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if ((events[mid] as TreeEvent).zxid <= since) lo = mid + 1
+      else hi = mid
+    }
+    for (let i = lo; i < events.length; i++) {
+      const event = events[i] as TreeEvent
+      if (firedKinds[event.type].includes(kind)) return event
+    }
+    return undefined
+  }
+
+  #remember(event: TreeEvent): void {
+    const capacity = this.#options.watchHistoryMax
+    if (capacity === 0) {
+      this.#horizon = event.zxid
+      return
+    }
+    if (this.#ringSize === capacity) this.#forgetOldest()
+    this.#ring[(this.#ringStart + this.#ringSize) % capacity] = event
+    this.#ringSize++
+    let held = this.#byPath.get(event.path)
+    if (held === undefined) {
+      held = { events: [], head: 0 }
+      this.#byPath.set(event.path, held)
+    }
+    held.events.push(event)
+  }
+
+  #forgetOldest(): void {
+    const capacity = this.#options.watchHistoryMax
+    const oldest = this.#ring[this.#ringStart] as TreeEvent
+    this.#ring[this.#ringStart] = undefined
+    this.#ringStart = (this.#ringStart + 1) % capacity
+    this.#ringSize--
+    this.#horizon = Math.max(this.#horizon ?? 0, oldest.zxid)
+    const held = this.#byPath.get(oldest.path) as PathEvents
+    held.head++
+    if (held.head === held.events.length) {
+      this.#byPath.delete(oldest.path)
+    } else if (held.head > 1024 && held.head * 2 > held.events.length) {
+      // Drop the forgotten prefix now and then, so a hot path's array stays bounded.
+      held.events.splice(0, held.head)
+      held.head = 0
+    }
+  }
+}
