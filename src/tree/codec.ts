@@ -74,6 +74,7 @@ export function encodeProposal(proposal: Proposal): Uint8Array {
   w.varint(proposal.timeMs)
   writeCaller(w, proposal.caller)
   writeClaim(w, proposal.idempotency)
+  if ((proposal.command.type as string) === 'check') throw new CodecError('check is only valid inside multi')
   writeCommand(w, proposal.command)
   return w.finish()
 }

@@ -1,0 +1,91 @@
+// Idempotency-Key: a retried write gets the first outcome and changes nothing.
+import { describe, expect, it } from 'vitest'
+import type { IdempotencyClaim } from '../../../src/tree/index.ts'
+import { Harness, createOp, testOptions } from './harness.ts'
+
+const claim = (key: string, fingerprint: string, expiresAtMs: number): IdempotencyClaim => ({ key, fingerprint, expiresAtMs })
+
+describe('Idempotency-Key', () => {
+  it('replays the stored outcome for the same key and fingerprint, with no events and no change', () => {
+    const h = new Harness()
+    const first = h.apply(createOp('/a'), { idempotency: claim('k', 'f', 10_000), timeMs: 1000 })
+    expect(first.isReplayed).toBe(false)
+    expect(first.events).toHaveLength(2)
+    const before = h.state()
+    const again = h.apply(createOp('/a'), { idempotency: claim('k', 'f', 10_000), timeMs: 2000 })
+    expect(again).toEqual({ outcome: first.outcome, events: [], isReplayed: true })
+    expect(h.state()).toEqual(before)
+    expect(h.tree.zxid).toBe(2)
+  })
+
+  it('replays a sequential create with the name it got, not a new one', () => {
+    const h = new Harness()
+    h.create('/q')
+    const first = h.apply(createOp('/q/', { isSequential: true }), { idempotency: claim('k', 'f', 10_000), timeMs: 1000 })
+    const again = h.apply(createOp('/q/', { isSequential: true }), { idempotency: claim('k', 'f', 10_000), timeMs: 1001 })
+    expect(again.outcome).toEqual(first.outcome)
+    expect(h.children('/q')).toEqual(['0000000000'])
+  })
+
+  it('stores failed outcomes too', () => {
+    const h = new Harness()
+    const first = h.apply(createOp('/x/y'), { idempotency: claim('k', 'f', 10_000), timeMs: 1000 })
+    expect(first.outcome.ok).toBe(false)
+    h.create('/x', { timeMs: 1001 })
+    const again = h.apply(createOp('/x/y'), { idempotency: claim('k', 'f', 10_000), timeMs: 1002 })
+    expect(again.isReplayed).toBe(true)
+    expect(again.outcome).toEqual(first.outcome)
+    expect(h.tree.exists('/x/y')).toBeUndefined()
+  })
+
+  it('fails IdempotencyKeyReused for the same key with another fingerprint, changing nothing', () => {
+    const h = new Harness()
+    h.apply(createOp('/a'), { idempotency: claim('k', 'f1', 10_000), timeMs: 1000 })
+    const before = h.state()
+    const applied = h.apply(createOp('/b'), { idempotency: claim('k', 'f2', 10_000), timeMs: 1001 })
+    expect(applied.outcome).toMatchObject({ ok: false, failure: { code: 'IdempotencyKeyReused' } })
+    expect(applied.isReplayed).toBe(false)
+    expect(applied.events).toEqual([])
+    expect(h.state()).toEqual(before)
+    // the first outcome is still the one remembered
+    expect(h.apply(createOp('/a'), { idempotency: claim('k', 'f1', 10_000), timeMs: 1002 }).isReplayed).toBe(true)
+  })
+
+  it('forgets a key once entry.timeMs reaches expiresAtMs', () => {
+    const h = new Harness()
+    h.apply(createOp('/a'), { idempotency: claim('k', 'f', 5000), timeMs: 1000 })
+    expect(h.apply(createOp('/a'), { idempotency: claim('k', 'f', 9000), timeMs: 4999 }).isReplayed).toBe(true)
+    const late = h.apply(createOp('/a'), { idempotency: claim('k', 'f', 9000), timeMs: 5000 })
+    expect(late.isReplayed).toBe(false)
+    expect(late.outcome).toMatchObject({ ok: false, failure: { code: 'NodeExists' } })
+    // and the new outcome is remembered under the new expiry
+    expect(h.apply(createOp('/a'), { idempotency: claim('k', 'f', 9000), timeMs: 8999 }).outcome).toEqual(late.outcome)
+  })
+
+  it('an expired key behind a live one is ignored even before it is pruned', () => {
+    const h = new Harness()
+    h.apply(createOp('/a'), { idempotency: claim('long', 'f', 100_000), timeMs: 1000 })
+    h.apply(createOp('/b'), { idempotency: claim('short', 'f', 2000), timeMs: 1001 })
+    expect(h.apply(createOp('/b'), { idempotency: claim('short', 'f', 9000), timeMs: 3000 }).isReplayed).toBe(false)
+  })
+
+  it('keeps at most idempotencyKeysMax keys, dropping the oldest', () => {
+    const h = new Harness({ ...testOptions, idempotencyKeysMax: 2 })
+    h.apply(createOp('/1'), { idempotency: claim('k1', 'f', 10_000), timeMs: 1000 })
+    h.apply(createOp('/2'), { idempotency: claim('k2', 'f', 10_000), timeMs: 1001 })
+    h.apply(createOp('/3'), { idempotency: claim('k3', 'f', 10_000), timeMs: 1002 })
+    expect(h.apply(createOp('/1'), { idempotency: claim('k1', 'f', 10_000), timeMs: 1003 }).isReplayed).toBe(false)
+    expect(h.apply(createOp('/3'), { idempotency: claim('k3', 'f', 10_000), timeMs: 1004 }).isReplayed).toBe(true)
+  })
+
+  it('applies a session check inside the claim: a replay answers even after the session is gone', () => {
+    const h = new Harness()
+    const session = h.openSession()
+    const expiresAtMs = h.timeMs + 100_000
+    const first = h.apply(createOp('/e', { kind: 'ephemeral' }), { sessionId: session, idempotency: claim('k', 'f', expiresAtMs) })
+    h.ok({ type: 'closeSession', sessionId: session, isExpiry: true })
+    const again = h.apply(createOp('/e', { kind: 'ephemeral' }), { sessionId: session, idempotency: claim('k', 'f', expiresAtMs) })
+    expect(again.isReplayed).toBe(true)
+    expect(again.outcome).toEqual(first.outcome)
+  })
+})
