@@ -80,6 +80,7 @@ const sweepIntervalMs = 50
 
 export class Replica {
   readonly #options: ReplicaOptions
+  #clientUrl: string
   #tree: DataTree
   #lastZxid = 0
   #lastTimeMs = 0
@@ -98,6 +99,7 @@ export class Replica {
 
   private constructor(options: ReplicaOptions, tree: DataTree) {
     this.#options = options
+    this.#clientUrl = options.clientUrl
     this.#tree = tree
   }
 
@@ -153,13 +155,18 @@ export class Replica {
   status(): ReplicaStatus {
     return {
       id: this.#options.replicaId,
-      clientUrl: this.#options.clientUrl,
+      clientUrl: this.#clientUrl,
       role: this.role,
       term,
       leader: this.#options.replicaId,
       commitZxid: this.#commitZxid,
       appliedZxid: this.appliedZxid,
     }
+  }
+
+  /** The client URL this replica reports, once its port is bound (the configured port may be 0). */
+  advertise(clientUrl: string): void {
+    this.#clientUrl = clientUrl
   }
 
   /** Subscribes to every applied entry, in zxid order, synchronously after its apply. */
