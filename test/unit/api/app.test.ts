@@ -145,3 +145,42 @@ describe('conditional requests', () => {
     expect(((await stale.json()) as { code: string }).code).toBe('BadVersion')
   })
 })
+
+describe('the leader reaps containers and TTL znodes through the log (ZooKeeper ContainerManager)', () => {
+  it('deletes a container once its last child is gone, but never one that had no children', async () => {
+    stack = testStack({ reapIntervalMs: 1000 })
+    expect((await put('/locks?container', '')).status).toBe(201)
+    expect((await put('/unused?container', '')).status).toBe(201)
+    await put('/locks/l1', '')
+    stack.clock.advance(1000)
+    await settle()
+    expect(stack.replica.tree.exists('/locks')).toBeDefined()
+    expect((await stack.request('/znodes/locks/l1', { method: 'DELETE' })).status).toBe(200)
+    stack.clock.advance(1000)
+    await settle()
+    expect(stack.replica.tree.exists('/locks')).toBeUndefined()
+    expect(stack.replica.tree.exists('/unused')).toBeDefined()
+  })
+
+  it('deletes a TTL znode left unchanged and childless for its TTL, and keeps one that changed', async () => {
+    stack = testStack({ reapIntervalMs: 500 })
+    await put('/idle?ttl=2000', 'x')
+    await put('/busy?ttl=2000', 'x')
+    for (let i = 0; i < 3; i++) {
+      stack.clock.advance(1000)
+      await settle()
+      await put('/busy', 'still here')
+    }
+    stack.clock.advance(500)
+    await settle()
+    expect(stack.replica.tree.exists('/idle')).toBeUndefined()
+    expect(stack.replica.tree.exists('/busy')).toBeDefined()
+  })
+
+  it('answers Unimplemented for TTL znodes when they are disabled', async () => {
+    stack = testStack({ ttlEnabled: false })
+    const response = await put('/t?ttl=1000', 'x')
+    expect(response.status).toBe(501)
+    expect(((await response.json()) as { code: string }).code).toBe('Unimplemented')
+  })
+})
