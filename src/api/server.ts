@@ -1,16 +1,22 @@
 // The client port's HTTP server: Node's http server under Hono, with every
 // limit from config.ts applied, and errors that happen before any route
-// (malformed HTTP, header overflow, slowloris timeouts) answered as
-// problem+json too.
+// (malformed HTTP, header overflow, slowloris timeouts, a target or Host
+// that no URL can be built from, CONNECT) answered as problem+json too.
+//
+// A malformed request can follow well-formed ones on a keep-alive
+// connection (pipelining, or a body longer than its Content-Length). The
+// error response then waits for the responses still owed on that
+// connection: written ahead of them, it would answer an earlier request,
+// and a client would take a write that succeeded for one that failed.
 import type { AddressInfo } from 'node:net'
-import type { Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import { createAdaptorServer } from '@hono/node-server'
+import { getRequestListener } from '@hono/node-server'
 import type { Hono } from 'hono'
 import type { Config } from '../config.ts'
 import { HerdError, type ErrorCode } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import { rawProblemResponse } from './problem.ts'
+import { problemBody, problemHeaders, rawProblemResponse, statusOf } from './problem.ts'
 import type { Env } from './request.ts'
 
 export interface ClientServer {
@@ -22,20 +28,52 @@ export interface ClientServer {
 }
 
 export async function startClientServer(app: Hono<Env>, config: Config, log: Logger, appliedZxid: () => number): Promise<ClientServer> {
-  const server = createAdaptorServer({
-    fetch: app.fetch,
-    serverOptions: {
+  const listener = getRequestListener(app.fetch, {
+    // HTTP/1.0 may omit Host; the URL Hono builds needs one (routing reads the raw target anyway).
+    hostname: config.clientHost.includes(':') ? `[${config.clientHost}]` : config.clientHost,
+    // Hono could not make a Request of it (a backslash or no leading slash in the target, a bad Host).
+    errorHandler: (error) => {
+      const isRequestError = error instanceof Error && error.name === 'RequestError'
+      if (!isRequestError) log.error(`request failed before routing: ${(error as Error)?.stack ?? String(error)}`)
+      return problemResponse(isRequestError ? new HerdError('BadArguments', `malformed request: ${error.message}`) : new HerdError('SystemError', 'internal error'), appliedZxid())
+    },
+  })
+  const server = createServer(
+    {
       headersTimeout: config.headersTimeoutMs,
       requestTimeout: Math.max(config.requestTimeoutMs, config.headersTimeoutMs + 1),
       keepAliveTimeout: config.keepAliveTimeoutMs,
       maxHeaderSize: config.headerBytesMax,
       // How often Node checks the two timeouts above (its default, 30 s, would let a slowloris hold on far longer).
       connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
+      // Checked below, so that the 400 is problem+json like every other.
+      requireHostHeader: false,
     },
-  }) as Server
+    (req: IncomingMessage, res: ServerResponse) => {
+      if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+        writeProblem(res, new HerdError('BadArguments', 'an HTTP/1.1 request needs a Host header'), appliedZxid())
+        return
+      }
+      void listener(req, res)
+    },
+  )
   server.maxHeadersCount = config.headersCountMax
   server.maxRequestsPerSocket = config.requestsPerSocketMax
   server.maxConnections = config.connectionsMax
+
+  // Responses not yet finished, per connection, so an error reply can wait its turn.
+  const owed = new WeakMap<Socket, Set<ServerResponse>>()
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    let responses = owed.get(req.socket)
+    if (responses === undefined) {
+      responses = new Set()
+      owed.set(req.socket, responses)
+    }
+    const set = responses
+    set.add(res)
+    res.once('close', () => set.delete(res))
+  })
+  const failed = new WeakSet<Socket>()
 
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     const code: ErrorCode =
@@ -44,14 +82,39 @@ export async function startClientServer(app: Hono<Env>, config: Config, log: Log
       code === 'RequestTimeout'
         ? 'the request was not received in time'
         : code === 'PayloadTooLarge'
-          ? `the request headers exceed ${config.headerBytesMax} bytes`
+          ? `the request headers exceed ${config.headerBytesMax} bytes or ${config.headersCountMax} fields`
           : `malformed HTTP request (${error.code ?? error.message})`
     log.debug(`client error from ${socket.remoteAddress}: ${error.code ?? error.message}`)
     if (error.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy()
       return
     }
-    socket.end(rawProblemResponse(new HerdError(code, detail), appliedZxid()))
+    // One answer per broken connection (a timeout can follow a parse error while earlier responses finish).
+    if (failed.has(socket)) return
+    failed.add(socket)
+    const reply = rawProblemResponse(new HerdError(code, detail), appliedZxid())
+    // Requests received whole are owed their answers first; the one still
+    // arriving (if any) is the one this error is about.
+    const waitingOn = [...(owed.get(socket) ?? [])].filter((res) => res.req.complete)
+    if (waitingOn.length === 0) {
+      socket.end(reply)
+      return
+    }
+    let left = waitingOn.length
+    const onClosed = (): void => {
+      if (--left > 0) return
+      clearTimeout(timer)
+      if (socket.writable) socket.end(reply)
+      else socket.destroy()
+    }
+    for (const res of waitingOn) res.once('close', onClosed)
+    // A response that never ends (a watch stream) must not hold a broken connection forever.
+    const timer = setTimeout(() => socket.destroy(), config.requestTimeoutMs)
+    timer.unref()
+  })
+
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    socket.end(rawProblemResponse(new HerdError('MethodNotAllowed', 'CONNECT is not supported: this is not a proxy'), appliedZxid()))
   })
 
   const sockets = new Set<Socket>()
@@ -84,4 +147,14 @@ export async function startClientServer(app: Hono<Env>, config: Config, log: Log
       clearTimeout(timer)
     },
   }
+}
+
+function problemResponse(error: HerdError, zxid: number): Response {
+  return new Response(JSON.stringify(problemBody(error, zxid)), { status: statusOf[error.code], headers: problemHeaders(error, zxid) })
+}
+
+function writeProblem(res: ServerResponse, error: HerdError, zxid: number): void {
+  const body = JSON.stringify(problemBody(error, zxid))
+  res.writeHead(statusOf[error.code], { ...problemHeaders(error, zxid), 'content-length': Buffer.byteLength(body), connection: 'close' })
+  res.end(body)
 }
