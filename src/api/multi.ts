@@ -8,6 +8,7 @@ import type { ApiDeps } from './deps.ts'
 import { decodeData, encodeData, failureError, json, problem, type DataEncoding } from './reply.ts'
 import {
   caller,
+  checkWritable,
   checkZnodePath,
   idempotencyClaim,
   integerParam,
@@ -117,7 +118,7 @@ function parseOp(item: unknown, what: string, deps: ApiDeps): MultiOp {
       const acl = op['acl'] === undefined ? openAcl : parseAclJson(op['acl'], deps.config.aclEntriesMax, `${what}.acl`)
       return {
         type,
-        path: checkZnodePath(text, pathBytesMax, isSequential),
+        path: checkWritable(checkZnodePath(text, pathBytesMax, isSequential), isSequential),
         data: dataOf(op, what, dataBytesMax),
         acl,
         kind,
@@ -126,9 +127,9 @@ function parseOp(item: unknown, what: string, deps: ApiDeps): MultiOp {
       }
     }
     case 'delete':
-      return { type, path: checkZnodePath(text, pathBytesMax, false), version }
+      return { type, path: checkWritable(checkZnodePath(text, pathBytesMax, false), false), version }
     case 'setData':
-      return { type, path: checkZnodePath(text, pathBytesMax, false), data: dataOf(op, what, dataBytesMax), version }
+      return { type, path: checkWritable(checkZnodePath(text, pathBytesMax, false), false), data: dataOf(op, what, dataBytesMax), version }
     case 'check':
       return { type, path: checkZnodePath(text, pathBytesMax, false), version }
   }

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
 import { HerdError } from '../errors.ts'
-import { validatePath, type AuthId, type Caller, type IdempotencyClaim } from '../tree/index.ts'
+import { isReservedPath, validatePath, type AuthId, type Caller, type IdempotencyClaim } from '../tree/index.ts'
 import type { ApiDeps } from './deps.ts'
 
 export type Env = { Bindings: { incoming?: IncomingMessage } }
@@ -119,6 +119,16 @@ export function checkZnodePath(path: string, pathBytesMax: number, isSequential:
   if (Buffer.byteLength(path) > pathBytesMax) throw new HerdError('BadArguments', `znode paths are limited to ${pathBytesMax} bytes`)
   const reason = validatePath(path, isSequential)
   if (reason !== null) throw new HerdError('BadArguments', `invalid znode path: ${reason}`, { path: printable(path) })
+  return path
+}
+
+/**
+ * Refuses a write under /zookeeper here, as the tree would when applying it:
+ * the answer is the same, but the refusal costs no log entry (a sequential
+ * create is checked with a digit appended, the way the tree names it).
+ */
+export function checkWritable(path: string, isSequential: boolean): string {
+  if (isReservedPath(isSequential ? path + '0' : path)) throw new HerdError('BadArguments', `${path} is under the reserved /zookeeper`, { path })
   return path
 }
 

@@ -14,6 +14,7 @@ import type { ApiDeps } from './deps.ts'
 import { encodeData, etagOf, failureError, json, notModified, problem, type DataEncoding, type Headers } from './reply.ts'
 import {
   caller,
+  checkWritable,
   expectedVersion,
   flag,
   idempotencyClaim,
@@ -116,7 +117,7 @@ export async function writeZnode(c: Ctx, deps: ApiDeps): Promise<Response> {
   if (isCreate && version !== undefined) {
     throw new HerdError('BadArguments', 'If-Match and version make a PUT a setData; create flags and If-None-Match make it a create: not both')
   }
-  const path = znodePath(target.pathname, znodesPrefix, deps.config.pathBytesMax, isSequential)
+  const path = checkWritable(znodePath(target.pathname, znodesPrefix, deps.config.pathBytesMax, isSequential), isSequential)
   if (aclTexts !== undefined && version !== undefined) throw new HerdError('BadArguments', 'acl is set on create; use PUT ?acl to change an ACL')
   const kind = znodeKind(isEphemeral, isContainer, ttlMs)
   if (isContainer && isSequential) throw new HerdError('BadArguments', 'a container cannot be sequential')
@@ -145,7 +146,7 @@ export async function writeZnode(c: Ctx, deps: ApiDeps): Promise<Response> {
 export async function deleteZnode(c: Ctx, deps: ApiDeps): Promise<Response> {
   const target = rawTarget(c)
   const query = parseQuery(target.search, deleteParams)
-  const path = znodePath(target.pathname, znodesPrefix, deps.config.pathBytesMax, false)
+  const path = checkWritable(znodePath(target.pathname, znodesPrefix, deps.config.pathBytesMax, false), false)
   const version = expectedVersion(c, query) ?? -1
   const who = caller(c, deps)
   const body = await readBody(c, deps.config.requestBytesMax)
@@ -163,7 +164,7 @@ async function setAcl(c: Ctx, deps: ApiDeps, target: Target, query: Query): Prom
     if (query.has(name)) throw new HerdError('BadArguments', `${name} does not go with ?acl (setACL)`)
   }
   if (createOnly(c)) throw new HerdError('BadArguments', 'If-None-Match does not go with ?acl (setACL)')
-  const path = znodePath(target.pathname, znodesPrefix, deps.config.pathBytesMax, false)
+  const path = checkWritable(znodePath(target.pathname, znodesPrefix, deps.config.pathBytesMax, false), false)
   const version = expectedVersion(c, query) ?? -1
   const who = caller(c, deps)
   const { value, bytes } = await readJson(c, deps.config.requestBytesMax)
