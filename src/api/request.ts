@@ -193,11 +193,65 @@ export async function readJson(c: Ctx, bytesMax: number): Promise<{ readonly val
   if (type === undefined || !jsonType.test(type)) {
     throw new HerdError('UnsupportedMediaType', `send the body as JSON with Content-Type: application/json (got ${type === undefined ? 'none' : JSON.stringify(truncate(type))})`)
   }
+  let text: string
+  let value: unknown
   try {
-    return { value: JSON.parse(utf8.decode(bytes)), bytes }
+    text = utf8.decode(bytes)
+    value = JSON.parse(text)
   } catch (error) {
     throw new HerdError('MarshallingError', `the body is not valid JSON: ${(error as Error).message}`)
   }
+  // JSON.parse keeps the last of a repeated key; a proxy or another parser may keep the first.
+  const duplicate = duplicateKey(text)
+  if (duplicate !== null) throw new HerdError('MarshallingError', `the body names the key ${JSON.stringify(truncate(duplicate))} twice in one object`)
+  return { value, bytes }
+}
+
+/**
+ * The first key that appears twice in one object of a JSON text that
+ * JSON.parse accepted, or null. A loop with its own stack, so deep nesting
+ * costs no call stack.
+ */
+function duplicateKey(text: string): string | null {
+  if (!text.includes('{')) return null
+  // One entry per open container: the keys seen so far of an object, null for an array.
+  const open: Array<Set<string> | null> = []
+  let isKeyNext = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x22) {
+      let end = i + 1
+      let isEscaped = false
+      while (text.charCodeAt(end) !== 0x22) {
+        if (text.charCodeAt(end) === 0x5c) {
+          isEscaped = true
+          end += 2
+        } else {
+          end++
+        }
+      }
+      if (isKeyNext) {
+        const key = isEscaped ? (JSON.parse(text.slice(i, end + 1)) as string) : text.slice(i + 1, end)
+        const keys = open[open.length - 1] as Set<string>
+        if (keys.has(key)) return key
+        keys.add(key)
+        isKeyNext = false
+      }
+      i = end
+    } else if (c === 0x7b) {
+      open.push(new Set())
+      isKeyNext = true
+    } else if (c === 0x5b) {
+      open.push(null)
+      isKeyNext = false
+    } else if (c === 0x7d || c === 0x5d) {
+      open.pop()
+      isKeyNext = false
+    } else if (c === 0x2c) {
+      isKeyNext = open.length > 0 && open[open.length - 1] !== null
+    }
+  }
+  return null
 }
 
 /** Narrows a parsed JSON value to an object with only the given keys. */
