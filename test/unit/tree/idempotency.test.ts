@@ -69,6 +69,18 @@ describe('Idempotency-Key', () => {
     expect(h.apply(createOp('/b'), { idempotency: claim('short', 'f', 9000), timeMs: 3000 }).isReplayed).toBe(false)
   })
 
+  it('drops expired keys from the table when a claimed entry arrives', () => {
+    const h = new Harness()
+    h.apply(createOp('/1'), { idempotency: claim('k1', 'f', 2000), timeMs: 1000 })
+    h.apply(createOp('/2'), { idempotency: claim('k2', 'f', 2500), timeMs: 1001 })
+    h.apply(createOp('/3'), { idempotency: claim('k3', 'f', 9000), timeMs: 1002 })
+    const keys = () => Array.from(h.tree.idempotencyInOrder(), (record) => record.key)
+    h.apply({ type: 'noop' }, { timeMs: 5000 }) // an entry without a claim leaves the table alone
+    expect(keys()).toEqual(['k1', 'k2', 'k3'])
+    h.apply({ type: 'noop' }, { idempotency: claim('k4', 'f', 9000), timeMs: 5001 })
+    expect(keys()).toEqual(['k3', 'k4'])
+  })
+
   it('keeps at most idempotencyKeysMax keys, dropping the oldest', () => {
     const h = new Harness({ ...testOptions, idempotencyKeysMax: 2 })
     h.apply(createOp('/1'), { idempotency: claim('k1', 'f', 10_000), timeMs: 1000 })

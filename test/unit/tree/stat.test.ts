@@ -101,6 +101,20 @@ describe('version and -1 (checkAndIncVersion)', () => {
     h.ok({ type: 'delete', path: '/a', version: 2 })
   })
 
+  it('versions wrap like a Java int and skip -1, which would mean "any" (ZOOKEEPER-4743)', () => {
+    const h = new Harness()
+    const record = { data: new Uint8Array(0), acl: openAcl, kind: 'persistent', ephemeralOwner: 0, ttlMs: 0 } as const
+    const times = { czxid: 0, ctime: 0, mzxid: 0, mtime: 0, pzxid: 0, creations: 0 }
+    h.tree.restoreZnode({ ...record, ...times, path: '/max', version: 2147483647, aversion: 2147483647 })
+    h.tree.restoreZnode({ ...record, ...times, path: '/neg', version: -2, aversion: 0 })
+    h.ok({ type: 'setData', path: '/max', data: bytes('x'), version: 2147483647 })
+    expect(h.stat('/max').version).toBe(-2147483648)
+    h.ok({ type: 'setACL', path: '/max', acl: openAcl, version: 2147483647 })
+    expect(h.stat('/max').aversion).toBe(-2147483648)
+    h.ok({ type: 'setData', path: '/neg', data: bytes('x'), version: -2 })
+    expect(h.stat('/neg').version).toBe(0)
+  })
+
   it('setACL checks and bumps aversion, not version', () => {
     const h = new Harness()
     h.create('/a')
