@@ -1,7 +1,8 @@
 // The client port's HTTP server: Node's http server under Hono, with every
 // limit from config.ts applied, and errors that happen before any route
 // (malformed HTTP, header overflow, slowloris timeouts, a target or Host
-// that no URL can be built from, CONNECT) answered as problem+json too.
+// that no URL can be built from, CONNECT, a body coding herd does not
+// decode) answered as problem+json too.
 //
 // A malformed request can follow well-formed ones on a keep-alive
 // connection (pipelining, or a body longer than its Content-Length). The
@@ -50,8 +51,9 @@ export async function startClientServer(app: Hono<Env>, config: Config, log: Log
       requireHostHeader: false,
     },
     (req: IncomingMessage, res: ServerResponse) => {
-      if (req.httpVersion === '1.1' && req.headers.host === undefined) {
-        writeProblem(res, new HerdError('BadArguments', 'an HTTP/1.1 request needs a Host header'), appliedZxid())
+      const refusal = refuseFraming(req)
+      if (refusal !== null) {
+        writeProblem(res, refusal, appliedZxid())
         return
       }
       void listener(req, res)
@@ -147,6 +149,25 @@ export async function startClientServer(app: Hono<Env>, config: Config, log: Log
       clearTimeout(timer)
     },
   }
+}
+
+/**
+ * What Node's parser lets through but herd must not serve: an HTTP/1.1
+ * request without Host (RFC 9112 3.2), and a body in a coding herd does not
+ * decode (RFC 9112 6.1 and RFC 9110 8.4), which would otherwise be stored
+ * still encoded as if it were the data.
+ */
+function refuseFraming(req: IncomingMessage): HerdError | null {
+  if (req.httpVersion === '1.1' && req.headers.host === undefined) return new HerdError('BadArguments', 'an HTTP/1.1 request needs a Host header')
+  const transfer = req.headers['transfer-encoding']
+  if (transfer !== undefined && transfer.trim().toLowerCase() !== 'chunked') {
+    return new HerdError('Unimplemented', `transfer coding ${JSON.stringify(transfer.slice(0, 64))} is not supported (only chunked)`)
+  }
+  const content = req.headers['content-encoding']
+  if (content !== undefined && content.trim().toLowerCase() !== 'identity') {
+    return new HerdError('UnsupportedMediaType', `content coding ${JSON.stringify(content.slice(0, 64))} is not supported: send the body unencoded`)
+  }
+  return null
 }
 
 function problemResponse(error: HerdError, zxid: number): Response {
