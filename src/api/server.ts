@@ -4,11 +4,13 @@
 // that no URL can be built from, CONNECT, a body coding herd does not
 // decode) answered as problem+json too.
 //
-// A malformed request can follow well-formed ones on a keep-alive
-// connection (pipelining, or a body longer than its Content-Length). The
-// error response then waits for the responses still owed on that
-// connection: written ahead of them, it would answer an earlier request,
-// and a client would take a write that succeeded for one that failed.
+// Pipelined requests take turns (inTurn): a read never overtakes an
+// earlier write on its connection. A malformed request can follow
+// well-formed ones on a keep-alive connection (pipelining, or a body longer
+// than its Content-Length). The error response then waits for the
+// responses still owed on that connection: written ahead of them, it would
+// answer an earlier request, and a client would take a write that
+// succeeded for one that failed.
 import type { AddressInfo } from 'node:net'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
@@ -56,7 +58,7 @@ export async function startClientServer(app: Hono<Env>, config: Config, log: Log
         writeProblem(res, refusal, appliedZxid())
         return
       }
-      void listener(req, res)
+      inTurn(req, res, () => void listener(req, res))
     },
   )
   server.maxHeadersCount = config.headersCountMax
@@ -149,6 +151,51 @@ export async function startClientServer(app: Hono<Env>, config: Config, log: Log
       clearTimeout(timer)
     },
   }
+}
+
+/** A connection's requests that are started and not yet answered, and those not started yet. */
+interface Lane {
+  running: number
+  runningUnsafe: number
+  readonly waiting: Array<{ readonly isSafe: boolean; start(): void }>
+}
+
+const lanes = new WeakMap<Socket, Lane>()
+const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/**
+ * Runs a request when its turn on the connection comes (RFC 9112 9.3.2):
+ * Node hands over pipelined requests as soon as they are parsed, but a
+ * read that ran beside an earlier write on the same connection would be
+ * served from a tree that write has not reached yet, after the client was
+ * told the write succeeded. Safe requests may run side by side; none starts
+ * while an earlier unsafe one is unanswered, and an unsafe one starts only
+ * when every earlier one is answered. A connection without pipelining
+ * starts every request at once.
+ */
+function inTurn(req: IncomingMessage, res: ServerResponse, start: () => void): void {
+  let lane = lanes.get(req.socket)
+  if (lane === undefined) {
+    lane = { running: 0, runningUnsafe: 0, waiting: [] }
+    lanes.set(req.socket, lane)
+  }
+  const isSafe = safeMethods.has(req.method ?? '')
+  const run = (): void => {
+    lane.running++
+    if (!isSafe) lane.runningUnsafe++
+    res.once('close', () => {
+      lane.running--
+      if (!isSafe) lane.runningUnsafe--
+      while (lane.waiting.length > 0 && mayStart(lane, (lane.waiting[0] as { isSafe: boolean }).isSafe)) (lane.waiting.shift() as { start(): void }).start()
+    })
+    start()
+  }
+  if (lane.waiting.length === 0 && mayStart(lane, isSafe)) run()
+  else lane.waiting.push({ isSafe, start: run })
+}
+
+function mayStart(lane: Lane, isSafe: boolean): boolean {
+  return isSafe ? lane.runningUnsafe === 0 : lane.running === 0
 }
 
 /**
