@@ -242,17 +242,8 @@ export class ByteReader {
     const length = this.length()
     const start = this.at
     this.at += length
-    if (length < 32) {
-      // Short ASCII is the common case (paths, names); decode it without a native call.
-      let text = ''
-      let i = start
-      for (; i < start + length; i++) {
-        const byte = this.buffer[i] as number
-        if (byte >= 0x80) break
-        text += String.fromCharCode(byte)
-      }
-      if (i === start + length) return text
-    }
+    // TextDecoder beats a char-by-char loop even for short ASCII, and gives a
+    // flat string: a concatenated one is flattened again by its first Map lookup.
     try {
       return utf8Decoder.decode(this.buffer.subarray(start, start + length))
     } catch {

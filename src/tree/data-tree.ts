@@ -3,10 +3,10 @@
 // does, makes the change and returns the outcome and the watch events. It
 // reads nothing but the entry and the tree.
 import { AclTable, checkAcl, type InternedAcl } from './acl.ts'
-import { insertName, removeName, upperBound } from './children.ts'
+import { SortedChildren } from './children.ts'
 import { digestFromScratch, rehashZnode, TreeDigest } from './digest.ts'
 import { IdempotencyTable, type IdempotencyRecord } from './idempotency.ts'
-import { baseName, isReservedPath, joinPath, parentPath, rootPath, validatePath } from './paths.ts'
+import { baseName, isReservedPath, parentPath, reservedPath, rootPath, validatePath } from './paths.ts'
 import { formatSequence } from './sequence.ts'
 import { makeSession, type Session } from './sessions.ts'
 import {
@@ -180,13 +180,10 @@ export class DataTree implements TreeReader {
     assert(Number.isSafeInteger(limit) && limit > 0, 'getChildren limit must be a positive integer')
     const znode = this.znodes.get(path)
     if (znode === undefined) return undefined
-    const names = znode.children
-    if (names === null) return { children: [], stat: statOf(znode), next: null }
-    const start = after === null ? 0 : upperBound(names, after)
-    const end = Math.min(names.length, start + limit)
-    const children = names.slice(start, end)
-    const next = end < names.length && end > start ? (names[end - 1] as string) : null
-    return { children, stat: statOf(znode), next }
+    if (znode.children === null) return { children: [], stat: statOf(znode), next: null }
+    const page = znode.children.page(after, limit)
+    const next = page.hasMore ? (page.names[page.names.length - 1] as string) : null
+    return { children: page.names, stat: statOf(znode), next }
   }
 
   countDescendants(path: string): number | undefined {
@@ -341,16 +338,20 @@ export class DataTree implements TreeReader {
   ): CreateResult | Failure {
     const pathReason = validatePath(path, isSequential)
     if (pathReason !== null) return failure('BadArguments', path, pathReason)
-    // Digits never contain '/', so the prefix decides whether the final path is reserved.
-    if (isReservedPath(isSequential ? path + '0' : path)) return failure('BadArguments', path, `${path} is under the reserved /zookeeper`)
+    // A sequential name only adds digits, so the prefix decides: "/zookeeper/" is
+    // reserved, while the prefix "/zookeeper" names "/zookeeper0000000001".
+    if (isReservedPath(path) && !(isSequential && path === reservedPath)) return failure('BadArguments', path, `${path} is under the reserved /zookeeper`)
     const modeReason = checkCreateMode(kind, isSequential, ttlMs)
     if (modeReason !== null) return failure('BadArguments', path, modeReason)
     const aclReason = checkAcl(acl)
     if (aclReason !== null) return failure('InvalidACL', path, aclReason)
-    // Digits never contain '/': the prefix plus any digit has the final path's parent.
-    const parent = this.znodes.get(parentPath(isSequential ? path + '0' : path) ?? '')
+    // As ZooKeeper does, the parent is everything before the last '/' of the
+    // path as given ("/tasks/" and "/tasks/job-" are both under "/tasks").
+    const slash = path.lastIndexOf('/')
+    const parent = slash > 0 ? this.znodes.get(path.slice(0, slash)) : isSequential || path.length > 1 ? this.znodes.get(rootPath) : undefined
     const finalPath = isSequential && parent !== undefined ? path + formatSequence(parent.creations) : path
-    if (this.znodes.has(finalPath)) return failure('NodeExists', path, `${finalPath} exists`)
+    // get, not has: V8's Map.has is markedly slower on fresh concatenated strings.
+    if (this.znodes.get(finalPath) !== undefined) return failure('NodeExists', path, `${finalPath} exists`)
     if (parent === undefined) return failure('NoNode', path, `the parent of ${path} does not exist`)
     if (parent.kind === 'ephemeral') return failure('NoChildrenForEphemerals', path, `${parent.path} is ephemeral`)
     const sessionId = entry.caller.sessionId
@@ -545,11 +546,13 @@ export class DataTree implements TreeReader {
    */
   private attach(znode: Znode): void {
     const parent = znode.parent
-    assert(parent !== null && !this.znodes.has(znode.path), `cannot attach ${znode.path}`)
-    znode.acl = this.acls.retain(znode.acl)
+    assert(parent !== null, `cannot attach the root ${znode.path}`)
+    const count = this.znodes.size
     this.znodes.set(znode.path, znode)
-    if (parent.children === null) parent.children = [znode.name]
-    else insertName(parent.children, znode.name)
+    assert(this.znodes.size === count + 1, `${znode.path} is already in the tree`)
+    znode.acl = this.acls.retain(znode.acl)
+    parent.children ??= new SortedChildren<Znode>()
+    parent.children.insert(znode)
     for (let ancestor: Znode | null = parent; ancestor !== null; ancestor = ancestor.parent) ancestor.descendants++
     if (znode.kind === 'ephemeral') (this.sessions.get(znode.ephemeralOwner) as Session).ephemerals.add(znode.path)
     else if (znode.kind === 'container') this.containers.add(znode)
@@ -563,9 +566,9 @@ export class DataTree implements TreeReader {
     const parent = znode.parent as Znode
     this.treeDigest.subtract(znode)
     this.znodes.delete(znode.path)
-    const isRemoved = removeName(parent.children as string[], znode.name)
+    const isRemoved = parent.children?.remove(znode.name) === true
     assert(isRemoved, `${znode.path} missing from its parent`)
-    if (parent.children?.length === 0) parent.children = null
+    if (parent.children?.size === 0) parent.children = null
     for (let ancestor: Znode | null = parent; ancestor !== null; ancestor = ancestor.parent) ancestor.descendants--
     if (znode.kind === 'ephemeral') this.sessions.get(znode.ephemeralOwner)?.ephemerals.delete(znode.path)
     else if (znode.kind === 'container') this.containers.delete(znode)
@@ -597,13 +600,19 @@ export class DataTree implements TreeReader {
 
   /** Every znode, parents before children, children in name order: a deterministic walk. */
   *walkZnodes(): Generator<Znode> {
-    const stack: Znode[] = [this.znodes.get(rootPath) as Znode]
+    const root = this.znodes.get(rootPath) as Znode
+    yield root
+    const stack: Iterator<Znode>[] = []
+    if (root.children !== null) stack.push(root.children[Symbol.iterator]())
     while (stack.length > 0) {
-      const znode = stack.pop() as Znode
-      yield znode
-      const names = znode.children
-      if (names === null) continue
-      for (let i = names.length - 1; i >= 0; i--) stack.push(this.znodes.get(joinPath(znode.path, names[i] as string)) as Znode)
+      const next = (stack[stack.length - 1] as Iterator<Znode>).next()
+      if (next.done === true) {
+        stack.pop()
+        continue
+      }
+      const child = next.value
+      yield child
+      if (child.children !== null) stack.push(child.children[Symbol.iterator]())
     }
   }
 
@@ -635,7 +644,7 @@ export class DataTree implements TreeReader {
   restoreZnode(record: ZnodeRecord): string | null {
     const { path, kind, ttlMs, ephemeralOwner } = record
     if (validatePath(path, false) !== null) return `invalid path ${JSON.stringify(path)}`
-    if (this.znodes.has(path)) return `duplicate znode ${path}`
+    if (this.znodes.get(path) !== undefined) return `duplicate znode ${path}`
     const parentName = parentPath(path)
     const parent = parentName === null ? null : this.znodes.get(parentName)
     if (parent === undefined) return `${path} comes before its parent`

@@ -3,6 +3,7 @@
 // hidden count of child creations that names sequential children, the
 // sorted child names, a descendant count, and cached hashes for the digest.
 import type { InternedAcl } from './acl.ts'
+import type { SortedChildren } from './children.ts'
 import { hashBytes, hashString, laneSeedA, laneSeedB } from './hash.ts'
 import type { Stat, ZnodeKind } from './types.ts'
 
@@ -11,8 +12,8 @@ export class Znode {
   /** The last path segment; the key in the parent's child list. */
   readonly name: string
   parent: Znode | null
-  /** Child names in JS string order; null while there are none (most znodes are leaves). */
-  children: string[] | null = null
+  /** Children in name order (JS string order); null while there are none (most znodes are leaves). */
+  children: SortedChildren<Znode> | null = null
   /** Every znode below this one, kept as changes happen so countDescendants is O(1). */
   descendants = 0
 
@@ -79,7 +80,7 @@ export class Znode {
   }
 
   get numChildren(): number {
-    return this.children === null ? 0 : this.children.length
+    return this.children === null ? 0 : this.children.size
   }
 
   /** ZooKeeper's visible cversion (DataNode.copyStat): creations*2 - numChildren in int arithmetic. */
