@@ -28,7 +28,7 @@ export function createApp(deps: ApiDeps): Api {
   let requestCount = 0
 
   app.use(guard)
-  if (deps.config.corsOrigins.length > 0) app.use(cors(new Set(deps.config.corsOrigins)))
+  if (deps.config.corsOrigins.length > 0) app.use(cors(new Set(deps.config.corsOrigins), () => deps.replica.appliedZxid))
 
   app.get('/znodes', (c) => readZnode(c, deps, streams))
   app.get('/znodes/*', (c) => readZnode(c, deps, streams))
@@ -85,7 +85,8 @@ const guard: MiddlewareHandler<Env> = async (c, next) => {
   await next()
 }
 
-function cors(origins: ReadonlySet<string>): MiddlewareHandler<Env> {
+/** `appliedZxid` because a preflight answer is a response too, and every response says the zxid. */
+function cors(origins: ReadonlySet<string>, appliedZxid: () => number): MiddlewareHandler<Env> {
   return async (c, next): Promise<Response | void> => {
     const origin = c.req.header('origin')
     const isAllowed = origin !== undefined && origins.has(origin)
@@ -97,6 +98,7 @@ function cors(origins: ReadonlySet<string>): MiddlewareHandler<Env> {
           'access-control-allow-methods': 'GET, HEAD, PUT, POST, DELETE, OPTIONS',
           'access-control-allow-headers': allowedHeaders,
           'access-control-max-age': '600',
+          'herd-zxid': String(appliedZxid()),
           vary: 'Origin',
         },
       })
