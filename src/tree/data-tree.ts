@@ -2,17 +2,17 @@
 // command against the tree exactly as ZooKeeper's PrepRequestProcessor
 // does, makes the change and returns the outcome and the watch events. It
 // reads nothing but the entry and the tree.
-import { AclTable, checkAcl, type InternedAcl } from './acl.ts'
+import { AclTable, checkAcl } from './acl.ts'
 import { SortedChildren } from './children.ts'
 import { digestFromScratch, rehashZnode, TreeDigest } from './digest.ts'
 import { IdempotencyTable, type IdempotencyRecord } from './idempotency.ts'
 import { baseName, isReservedPath, parentPath, reservedPath, rootPath, validatePath } from './paths.ts'
+import { multiFailure, restoreFields, saveFields, type Undo } from './multi.ts'
 import { formatSequence } from './sequence.ts'
 import { makeSession, type Session } from './sessions.ts'
 import {
   Perms,
   openAcl,
-  ttlMsMax,
   type Acl,
   type Applied,
   type ChildrenPage,
@@ -21,7 +21,6 @@ import {
   type Entry,
   type Failure,
   type MultiOp,
-  type MultiOpFailure,
   type OpResult,
   type Outcome,
   type PutOp,
@@ -36,7 +35,7 @@ import {
   type ZnodeData,
   type ZnodeKind,
 } from './types.ts'
-import { isVersionMatch, nextVersion, statOf, Znode } from './znode.ts'
+import { checkCreateMode, isReapable, isVersionMatch, nextVersion, statOf, Znode } from './znode.ts'
 import { assert } from '../assert.ts'
 import type { ErrorCode } from '../errors.ts'
 
@@ -58,29 +57,6 @@ export interface ZnodeRecord {
   readonly ttlMs: number
   readonly czxid: number
   readonly ctime: number
-  readonly mzxid: number
-  readonly mtime: number
-  readonly pzxid: number
-  readonly version: number
-  readonly aversion: number
-  readonly creations: number
-}
-
-/**
- * How a multi is undone: each change records what it replaced, and a
- * failing op replays the log backwards through the same primitives, so the
- * digest, counters and indexes come back exactly.
- */
-type Undo =
-  | { readonly type: 'attached'; readonly znode: Znode }
-  | { readonly type: 'detached'; readonly znode: Znode }
-  | { readonly type: 'fields'; readonly znode: Znode; readonly saved: SavedFields }
-
-interface SavedFields {
-  readonly data: Uint8Array
-  readonly dataHashA: number
-  readonly dataHashB: number
-  readonly acl: InternedAcl
   readonly mzxid: number
   readonly mtime: number
   readonly pzxid: number
@@ -703,65 +679,4 @@ function checkWritablePath(path: string): string | null {
   if (reason !== null) return reason
   if (isReservedPath(path)) return `${path} is under the reserved /zookeeper`
   return null
-}
-
-/** CreateMode and EphemeralType.validateTTL: what makes a create BadArguments before the tree is consulted. */
-function checkCreateMode(kind: ZnodeKind, isSequential: boolean, ttlMs: number): string | null {
-  if (kind !== 'persistent' && kind !== 'ephemeral' && kind !== 'container' && kind !== 'ttl') return `unknown znode kind '${String(kind)}'`
-  if (kind === 'container' && isSequential) return 'a container cannot be sequential'
-  if (kind === 'ttl') {
-    if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0 || ttlMs > ttlMsMax) return `ttlMs must be in 1..${ttlMsMax}`
-  } else if (ttlMs !== 0) {
-    return `ttlMs is only for kind 'ttl'`
-  }
-  return null
-}
-
-function isReapable(znode: Znode, nowMs: number): boolean {
-  if (znode.numChildren > 0) return false
-  if (znode.kind === 'container') return znode.creations > 0
-  if (znode.kind === 'ttl') return nowMs - znode.mtime > znode.ttlMs
-  return false
-}
-
-function saveFields(znode: Znode): Undo {
-  const saved: SavedFields = {
-    data: znode.data,
-    dataHashA: znode.dataHashA,
-    dataHashB: znode.dataHashB,
-    acl: znode.acl,
-    mzxid: znode.mzxid,
-    mtime: znode.mtime,
-    pzxid: znode.pzxid,
-    version: znode.version,
-    aversion: znode.aversion,
-    creations: znode.creations,
-  }
-  return { type: 'fields', znode, saved }
-}
-
-function restoreFields(znode: Znode, saved: SavedFields, acls: AclTable): void {
-  znode.data = saved.data
-  znode.dataHashA = saved.dataHashA
-  znode.dataHashB = saved.dataHashB
-  if (znode.acl !== saved.acl) {
-    acls.release(znode.acl)
-    znode.acl = acls.retain(saved.acl)
-  }
-  znode.mzxid = saved.mzxid
-  znode.mtime = saved.mtime
-  znode.pzxid = saved.pzxid
-  znode.version = saved.version
-  znode.aversion = saved.aversion
-  znode.creations = saved.creations
-}
-
-/** ZooKeeper's multi failure: ops before the failing one Ok, it its code, later ones RuntimeInconsistency. */
-function multiFailure(ops: readonly MultiOp[], failedOp: number, cause: Failure): Failure {
-  const results: MultiOpFailure[] = ops.map((op, index) => ({
-    code: index < failedOp ? 'Ok' : index === failedOp ? cause.code : 'RuntimeInconsistency',
-    path: op.path,
-  }))
-  const op = ops[failedOp] as MultiOp
-  return { code: cause.code, path: op.path, detail: `op ${failedOp} (${op.type} ${op.path}): ${cause.detail}`, results, failedOp }
 }

@@ -30,19 +30,34 @@
 // storage, sessions, watches), node:* modules, Date, Math.random, timers,
 // process. Only ../errors.ts, ../assert.ts and its own files.
 //
+// Files: data-tree.ts (apply and reads), znode.ts (one znode, its stat and
+// kind rules), children.ts, multi.ts, acl.ts, sessions.ts, idempotency.ts,
+// paths.ts, sequence.ts, hash.ts and digest.ts, bytes.ts, codec.ts,
+// snapshot.ts; types.ts is the contract the other layers speak.
+//
 // Why some choices are not the obvious ones.
 // - Visible cversion and the sequence counter differ, as in ZooKeeper: the
 //   znode stores child creations (never decremented; names sequential
 //   children) and shows creations*2 - numChildren (creations + deletions).
-// - Children are kept sorted incrementally (append for sequential names,
-//   binary search otherwise) so a getChildren page never sorts; ZooKeeper's
-//   order is unspecified, herd's is JS string order.
+// - Children are kept sorted incrementally, in blocks of at most 1024
+//   (children.ts), so a getChildren page never sorts and an insert into a
+//   wide parent never moves a million names; sequential names append.
+//   ZooKeeper's order is unspecified, herd's is JS string order.
+// - A multi applies its ops to the live tree and undoes them through a log
+//   when one fails (multi.ts), rather than validating against a shadow
+//   copy: later ops see earlier ones for free, and a failure costs only
+//   the changes made so far.
 // - Per-znode hashes cache the path, data and ACL parts, so the parent of a
 //   create (whose stat changes on every create) rehashes in O(1).
 // - ACLs are interned: znodes sharing an ACL share one frozen object, and a
 //   snapshot writes each distinct ACL once.
 // - The Idempotency-Key table is insertion ordered, so pruning expired keys
-//   and evicting past the limit cost only the keys dropped.
+//   and evicting past the limit cost only the keys dropped. Pruning stops at
+//   the first live key; a key that expires out of order waits behind it and
+//   is ignored by lookups meanwhile.
+// - An idempotent replay is looked up before the command is checked, so a
+//   retry whose first attempt succeeded gets that outcome even if its session
+//   has since gone.
 // - The sequential counter wraps like a Java int and versions wrap like
 //   ZooKeeper's checkAndIncVersion: unreachable in practice, exact anyway.
 

@@ -5,7 +5,7 @@
 import type { InternedAcl } from './acl.ts'
 import type { SortedChildren } from './children.ts'
 import { hashBytes, hashString, laneSeedA, laneSeedB } from './hash.ts'
-import type { Stat, ZnodeKind } from './types.ts'
+import { ttlMsMax, type Stat, type ZnodeKind } from './types.ts'
 
 export class Znode {
   readonly path: string
@@ -121,4 +121,25 @@ export function nextVersion(version: number): number {
 /** -1 matches any version. */
 export function isVersionMatch(expected: number, current: number): boolean {
   return expected === -1 || expected === current
+}
+
+/** CreateMode and EphemeralType.validateTTL: what makes a create BadArguments before the tree is consulted. */
+export function checkCreateMode(kind: ZnodeKind, isSequential: boolean, ttlMs: number): string | null {
+  if (kind !== 'persistent' && kind !== 'ephemeral' && kind !== 'container' && kind !== 'ttl') return `unknown znode kind '${String(kind)}'`
+  if (kind === 'container' && isSequential) return 'a container cannot be sequential'
+  if (kind === 'ttl') {
+    if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0 || ttlMs > ttlMsMax) return `ttlMs must be in 1..${ttlMsMax}`
+  } else if (ttlMs !== 0) {
+    return `ttlMs is only for kind 'ttl'`
+  }
+  return null
+}
+
+
+/** An empty container that once had children, or a childless TTL znode idle past its TTL (ContainerManager). */
+export function isReapable(znode: Znode, nowMs: number): boolean {
+  if (znode.numChildren > 0) return false
+  if (znode.kind === 'container') return znode.creations > 0
+  if (znode.kind === 'ttl') return nowMs - znode.mtime > znode.ttlMs
+  return false
 }
