@@ -1,0 +1,83 @@
+// One replica owns one data directory (storage/index.ts: RocksDB's LOCK).
+// A second node started on the directory of a running one, under any
+// spelling of its path, must exit non-zero with a message that says what
+// is wrong, before it serves anything; and the running node, busy writing
+// meanwhile, must lose nothing and store exactly what it serves.
+import { spawn } from 'node:child_process'
+import { symlinkSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { afterAll, expect, it } from 'vitest'
+import { mainScript, makeTempDir, nodeBinary, repoRoot, startNode, stopAll, type NodeProcess } from '../support/node-process.ts'
+import { treeState } from '../support/raw-http.ts'
+import { replayDataDir } from '../support/replay.ts'
+
+const nodes: NodeProcess[] = []
+afterAll(() => stopAll(nodes))
+
+/** Runs a second herd on `dataDir` to its exit (it must not get as far as listening). */
+function secondNode(dataDir: string): Promise<{ code: number | null; output: string; elapsedMs: number }> {
+  const started = Date.now()
+  const child = spawn(nodeBinary, [mainScript, '--client-port', '0', '--data-dir', dataDir], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`the second node did not exit within 20 s:\n${output}`))
+    }, 20_000)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, output, elapsedMs: Date.now() - started })
+    })
+  })
+}
+
+it('a second node on a running node\'s data directory fails clearly and corrupts nothing', async () => {
+  let node = await startNode()
+  nodes.push(node)
+  const { dataDir, port } = node
+  expect((await fetch(`${node.url}/znodes/owned`, { method: 'PUT', body: 'first' })).status).toBe(201)
+
+  // The running node keeps writing while the intruders try to start.
+  let isDone = false
+  const acked: string[] = []
+  const url = node.url
+  const writers = Array.from({ length: 8 }, async (_, c) => {
+    for (let n = 0; !isDone; n++) {
+      const response = await fetch(`${url}/znodes/w-${c}-${n}`, { method: 'PUT', body: `${c}-${n}` })
+      expect(response.status).toBe(201)
+      await response.arrayBuffer()
+      acked.push(`/w-${c}-${n}`)
+    }
+  })
+
+  const alias = join(makeTempDir('herd-alias-'), 'data-link')
+  symlinkSync(dataDir, alias)
+  for (const spelling of [dataDir, `${dataDir}/`, `${dirname(dataDir)}/./data`, alias]) {
+    const second = await secondNode(spelling)
+    expect(second.code, `second node on ${spelling}:\n${second.output}`).not.toBe(0)
+    expect(second.code).not.toBeNull()
+    expect(second.output).not.toMatch(/listening on/)
+    expect(second.output).toMatch(/already open|LOCK/)
+    expect(second.output).toContain('one replica owns one data directory')
+    console.log(`second node on ${spelling === alias ? 'a symlink to the data dir' : JSON.stringify(spelling.slice(dirname(dataDir).length))}: exit ${second.code} after ${second.elapsedMs} ms: ${second.output.trim().split('\n')[0]?.slice(0, 160)}`)
+  }
+  isDone = true
+  await Promise.all(writers)
+  console.log(`the first node acknowledged ${acked.length} writes meanwhile`)
+
+  // The first node never noticed, and its store is whole.
+  expect(node.child.exitCode).toBeNull()
+  expect(await (await fetch(`${node.url}/znodes/owned?raw`)).text()).toBe('first')
+  const served = await treeState(node.url)
+  expect(await node.stop()).toBe(0)
+  const replay = await replayDataDir(dataDir)
+  expect({ digest: replay.digest, zxid: replay.zxid }).toEqual({ digest: served.digest, zxid: served.appliedZxid })
+  expect(acked.filter((path) => replay.read(path) === undefined)).toEqual([])
+
+  // And it starts again on its own directory, once it is free.
+  node = await startNode({ dataDir, port })
+  nodes.push(node)
+  expect(await treeState(node.url)).toEqual(served)
+})
