@@ -549,6 +549,8 @@ export interface components {
             results?: components["schemas"]["MultiOpFailure"][];
             /** @description For a failed multi */
             failedOp?: number;
+            /** @description For `PayloadTooLarge`, the limit that was exceeded (bytes, or operations for a multi). */
+            limit?: number;
         };
     };
     responses: {
@@ -624,7 +626,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The body must be JSON (`UnsupportedMediaType`). */
+        /** @description The body must be JSON (`UnsupportedMediaType`); for a PUT, only with `?acl` (setACL). */
         UnsupportedMediaType: {
             headers: {
                 [name: string]: unknown;
@@ -880,11 +882,13 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["AuthFailed"];
             404: components["responses"]["NoNode"];
             409: components["responses"]["Conflict"];
             410: components["responses"]["SessionExpired"];
             412: components["responses"]["BadVersion"];
             413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["IdempotencyKeyReused"];
             429: components["responses"]["Throttled"];
             501: components["responses"]["Unimplemented"];
@@ -933,6 +937,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["AuthFailed"];
             404: components["responses"]["NoNode"];
             409: components["responses"]["Conflict"];
             410: components["responses"]["SessionExpired"];
@@ -976,6 +981,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["AuthFailed"];
             404: components["responses"]["NoNode"];
             409: components["responses"]["Conflict"];
             410: components["responses"]["SessionExpired"];
@@ -1183,6 +1189,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            415: components["responses"]["UnsupportedMediaType"];
             503: components["responses"]["Unavailable"];
             504: components["responses"]["Timeout"];
             default: components["responses"]["Error"];
