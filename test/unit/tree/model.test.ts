@@ -532,8 +532,11 @@ function expectSameState(tree: DataTree, model: Model, nowMs: number): void {
   expect([...tree.reapCandidates(nowMs, 1000)].sort(byPath)).toEqual(expected.sort(byPath))
 }
 
+/** TREE_MODEL_RUNS=5000 for a long soak; the default keeps the unit suite quick. */
+const runs = Number(process.env['TREE_MODEL_RUNS'] ?? 200)
+
 describe('DataTree against a reference model', () => {
-  it('agrees on every outcome, event and visible state, keeps its digest, and survives snapshots', () => {
+  it('agrees on every outcome, event and visible state, keeps its digest, and survives snapshots', { timeout: 30_000 + runs * 100 }, () => {
     fc.assert(
       fc.property(fc.array(stepArb, { minLength: 1, maxLength: 80, size: 'max' }), (steps) => {
         const model = new Model()
@@ -561,7 +564,7 @@ describe('DataTree against a reference model', () => {
           }
         }
       }),
-      { numRuns: Number(process.env['TREE_MODEL_RUNS'] ?? 200) },
+      { numRuns: runs },
     )
   })
 })
