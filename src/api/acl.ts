@@ -33,6 +33,7 @@ export function lettersFromPerms(perms: number): string {
 
 /** `world:anyone:cdrwa`, `digest:user:hash:r`: the id is everything between the first and the last colon. */
 export function parseAclText(text: string): AclEntry {
+  if (!text.isWellFormed()) throw new HerdError('InvalidACL', 'an ACL entry must be well-formed Unicode')
   const first = text.indexOf(':')
   const last = text.lastIndexOf(':')
   if (first <= 0 || last === first) throw new HerdError('InvalidACL', `an ACL entry is scheme:id:perms, got ${JSON.stringify(text.slice(0, 80))}`)
@@ -53,6 +54,7 @@ export function parseAclJson(value: unknown, aclEntriesMax: number, what: string
     if (typeof scheme !== 'string' || typeof id !== 'string' || typeof perms !== 'string') {
       throw new HerdError('BadArguments', `${what}[${i}] needs string fields scheme, id and perms`)
     }
+    if (!scheme.isWellFormed() || !id.isWellFormed()) throw new HerdError('InvalidACL', `${what}[${i}] must be well-formed Unicode`)
     return { scheme, id, perms: permsFromLetters(perms) }
   })
 }

@@ -15,6 +15,7 @@ import type { Clock, Timer } from '../clock.ts'
 import { HerdError } from '../errors.ts'
 import type { LogRecord, LogStore } from '../storage/index.ts'
 import {
+  CodecError,
   DataTree,
   decodeEntry,
   encodeProposal,
@@ -192,10 +193,20 @@ export class Replica {
     // The leader stamps time, never earlier than the previous entry's, so that
     // mtime and TTL arithmetic never see time run backwards.
     const timeMs = Math.max(this.#lastTimeMs, this.#options.clock.wallMs())
-    this.#lastTimeMs = timeMs
-    const zxid = ++this.#lastZxid
+    const zxid = this.#lastZxid + 1
     const entry: Entry = { zxid, timeMs, caller: proposal.caller, idempotency: proposal.idempotency, command: proposal.command }
-    const record: LogRecord = { index: zxid, term, data: encodeProposal(entry) }
+    let data: Uint8Array
+    try {
+      data = encodeProposal(entry)
+    } catch (error) {
+      // Nothing was taken yet: the log stays gapless. The gateway validates
+      // what it can; anything it missed is still the caller's bad input.
+      if (error instanceof CodecError) return Promise.reject(new HerdError('BadArguments', `the request cannot be logged: ${error.message}`))
+      throw error
+    }
+    this.#lastZxid = zxid
+    this.#lastTimeMs = timeMs
+    const record: LogRecord = { index: zxid, term, data }
     return new Promise<Committed>((resolve, reject) => {
       this.#queued.push({ entry, record, deadlineMs: this.#options.clock.nowMs() + this.#options.writeTimeoutMs, resolve, reject })
       this.#scheduleFlush()
