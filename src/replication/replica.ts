@@ -65,6 +65,8 @@ interface Pending {
   readonly entry: Entry
   readonly record: LogRecord
   readonly deadlineMs: number
+  /** Answered OperationTimeout already; it stays queued, since its zxid is taken. */
+  isTimedOut?: boolean
   resolve(committed: Committed): void
   reject(error: unknown): void
 }
@@ -305,9 +307,14 @@ export class Replica {
 
   #expireDeadlines(): void {
     const nowMs = this.#options.clock.nowMs()
-    // Queued writes are in submission order, so their deadlines are too.
-    while (this.#queued.length > 0 && (this.#queued[0] as Pending).deadlineMs <= nowMs) {
-      const pending = this.#queued.shift() as Pending
+    // Queued writes are in submission order, so their deadlines are too. A
+    // late write is answered, but stays queued and is still written: its
+    // zxid is taken, and dropping it would leave a gap in the log (which the
+    // store refuses, stopping the replica). "Outcome unknown" is the truth.
+    for (const pending of this.#queued) {
+      if (pending.deadlineMs > nowMs) break
+      if (pending.isTimedOut === true) continue
+      pending.isTimedOut = true
       pending.reject(new HerdError('OperationTimeout', `write zxid ${pending.entry.zxid} was not made durable in time; its outcome is unknown`))
     }
     if (this.#waiters.length === 0) return
