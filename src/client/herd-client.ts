@@ -19,20 +19,24 @@ import type {
   ClusterStatus,
   Data,
   DataEncoding,
+  Descendants,
   DataResult,
   DeleteResult,
   Health,
   MultiOp,
+  MultiReadResponse,
   MultiResponse,
   NewSession,
   ReadOp,
   ReadResult,
   Stat,
+  SyncResult,
   TextDataResult,
   WatchEvent,
   WatchKind,
   WriteResult,
   Znode,
+  ZnodeStat,
 } from './types.ts'
 
 export interface HerdClientOptions {
@@ -201,7 +205,7 @@ export class HerdClient {
   /** ZooKeeper's exists: the stat, or null when there is no such znode. */
   async exists(path: string, options: CallOptions = {}): Promise<Stat | null> {
     try {
-      return (await this.#read<{ stat: Stat }>(znodeTarget(path, [['stat']]), options)).body.stat
+      return (await this.#read<ZnodeStat>(znodeTarget(path, [['stat']]), options)).body.stat
     } catch (error) {
       if (error instanceof HerdClientError && error.code === 'NoNode') return null
       throw error
@@ -240,7 +244,7 @@ export class HerdClient {
 
   /** ZooKeeper's getAllChildrenNumber: how many znodes lie below `path`. */
   async countDescendants(path: string, options: CallOptions = {}): Promise<number> {
-    return (await this.#read<{ count: number }>(znodeTarget(path, [['descendants']]), options)).body.count
+    return (await this.#read<Descendants>(znodeTarget(path, [['descendants']]), options)).body.count
   }
 
   /** ZooKeeper's getACL: the ACL and the stat (its aversion is setAcl's version). */
@@ -251,7 +255,7 @@ export class HerdClient {
   /** ZooKeeper's multiRead: each read answered on its own (not atomic); a failed one carries its code. */
   async multiRead(ops: readonly ReadOp[], options: CallOptions = {}): Promise<ReadResult[]> {
     const call: Call = { ...this.#readCall('/multi-read', options), method: 'POST', headers: { 'content-type': jsonType }, body: JSON.stringify({ ops }) }
-    return (await this.#transport.json<{ results: ReadResult[] }>(call)).body.results
+    return (await this.#transport.json<MultiReadResponse>(call)).body.results
   }
 
   /** ZooKeeper's sync: resolves (with the zxid) once this replica has applied every write committed before it. */
@@ -265,7 +269,7 @@ export class HerdClient {
       takesMinZxid: false,
       signal: options.signal,
     }
-    return (await this.#transport.json<{ zxid: number }>(call)).body.zxid
+    return (await this.#transport.json<SyncResult>(call)).body.zxid
   }
 
   /** The replica's view of the cluster: role, term, zxids, digest. */

@@ -28,6 +28,10 @@ export type WatchEvent = Schemas['WatchEvent']
 export type Problem = Schemas['Problem']
 export type DataEncoding = Schemas['DataEncoding']
 export type Znode = Schemas['Znode']
+export type ZnodeStat = Schemas['ZnodeStat']
+export type Descendants = Schemas['Descendants']
+export type MultiReadResponse = Schemas['MultiReadResponse']
+export type SyncResult = Schemas['SyncResult']
 
 /** data, exists or children: what a one-shot watch waits for. */
 export type WatchKind = NonNullable<NonNullable<operations['readZnode']['parameters']['query']>['watch']>
