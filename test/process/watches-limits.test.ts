@@ -1,0 +1,86 @@
+// The bounds on watches, on a node started with small ones: at most
+// --watch-streams-per-client-max streams per client (429 Throttled past it),
+// a stream's slot freed as soon as the client closes it or its event fires,
+// and a watch armed at a zxid older than the kept history refused with 410
+// Compacted rather than answered by a guess.
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { call, openStream, sleep, type Reply, type Stream } from '../support/http.ts'
+import { startNode, stopAll, type NodeProcess } from '../support/node-process.ts'
+
+const streamsPerClientMax = 3
+const historyMax = 2
+
+let node: NodeProcess
+let base = ''
+beforeAll(async () => {
+  node = await startNode({ args: ['--watch-streams-per-client-max', String(streamsPerClientMax), '--watch-history-max', String(historyMax)] })
+  base = node.url
+})
+afterAll(() => stopAll([node]))
+
+const put = (target: string, body = '', headers: Record<string, string> = {}): Promise<Reply> => call(base, 'PUT', target, { body, headers })
+
+async function openWatch(path: string): Promise<Stream> {
+  const stream = await openStream(base, `/znodes${path}?watch=exists`)
+  expect(stream.status, stream.text()).toBe(200)
+  return stream
+}
+
+async function expectThrottled(path: string): Promise<void> {
+  const refused = await openStream(base, `/znodes${path}?watch=exists`)
+  expect(refused.reply?.status).toBe(429)
+  expect(refused.reply?.json.code).toBe('Throttled')
+  expect(refused.reply?.header('retry-after')).toMatch(/^\d+$/)
+}
+
+/** Opens a watch, retrying while the server has not yet noticed a freed slot; answers how long it took. */
+async function openWhenFree(path: string, deadlineMs: number): Promise<{ stream: Stream; waitedMs: number }> {
+  const startedMs = performance.now()
+  for (;;) {
+    const stream = await openStream(base, `/znodes${path}?watch=exists`)
+    if (stream.status === 200) return { stream, waitedMs: performance.now() - startedMs }
+    expect(stream.reply?.json.code).toBe('Throttled')
+    if (performance.now() - startedMs > deadlineMs) throw new Error(`no slot was freed within ${deadlineMs} ms`)
+    await sleep(5)
+  }
+}
+
+it('a client may hold watch-streams-per-client-max streams; one more is 429 Throttled', async () => {
+  const streams = [await openWatch('/l-a'), await openWatch('/l-b'), await openWatch('/l-c')]
+  await expectThrottled('/l-d')
+  for (const stream of streams) stream.abort()
+  await openWhenFree('/l-d', 1000).then(({ stream }) => stream.abort())
+})
+
+it('closing the connection frees its watch at once', async () => {
+  const streams = [await openWatch('/l-close-a'), await openWatch('/l-close-b'), await openWatch('/l-close-c')]
+  await expectThrottled('/l-close-d')
+  ;(streams[1] as Stream).abort()
+  const { stream, waitedMs } = await openWhenFree('/l-close-d', 1000)
+  // "At once": the server frees the slot when it sees the socket close, not at a keep-alive or a timeout.
+  expect(waitedMs).toBeLessThan(250)
+  await expectThrottled('/l-close-e')
+  for (const s of [streams[0], streams[2], stream]) s?.abort()
+})
+
+it('a watch that fired frees its slot', async () => {
+  const streams = [await openWatch('/l-fire-a'), await openWatch('/l-fire-b'), await openWatch('/l-fire-c')]
+  await expectThrottled('/l-fire-d')
+  await put('/znodes/l-fire-b', 'x', { 'if-none-match': '*' })
+  expect((await (streams[1] as Stream).ended()).includes('event: NodeCreated')).toBe(true)
+  const { stream } = await openWhenFree('/l-fire-d', 1000)
+  for (const s of [streams[0], streams[2], stream]) s?.abort()
+})
+
+it('a watch from a zxid older than the kept history is 410 Compacted; a recent one is answered', async () => {
+  const created = await put('/znodes/l-old', 'v0', { 'if-none-match': '*' })
+  await put('/znodes/l-old', 'v1')
+  await put('/znodes/l-old', 'v2')
+  const last = await put('/znodes/l-old', 'v3')
+  const compacted = await openStream(base, `/znodes/l-old?watch=data&zxid=${created.json.zxid}`)
+  expect(compacted.reply?.status).toBe(410)
+  expect(compacted.reply?.json.code).toBe('Compacted')
+  const recent = await openStream(base, `/znodes/l-old?watch=data&zxid=${last.json.zxid - 1}`)
+  expect(recent.status).toBe(200)
+  expect(await recent.ended()).toContain(`id: ${last.json.zxid}\n`)
+})
