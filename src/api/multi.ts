@@ -41,14 +41,14 @@ export async function multi(c: Ctx, deps: ApiDeps): Promise<Response> {
     throw new HerdError('BadArguments', 'an ephemeral znode needs a session: send Herd-Session and Herd-Session-Secret')
   }
   const committed = await deps.replica.submit({ caller: who, idempotency: idempotencyClaim(c, deps, target, bytes), command: { type: 'multi', ops } })
-  const { outcome, isReplayed } = committed.applied
-  const headers: Record<string, string> = isReplayed ? { 'idempotent-replayed': 'true' } : {}
+  const { outcome, replayOf } = committed.applied
+  const headers: Record<string, string> = replayOf !== null ? { 'idempotent-replayed': 'true' } : {}
   if (!outcome.ok) return problem(deps, failureError(outcome.failure, ops), headers)
   if (outcome.result.type !== 'multi') throw new HerdError('SystemError', `unexpected result ${outcome.result.type} for multi`)
   const results = outcome.result.results.map((result) =>
     'stat' in result ? { op: result.type, path: result.path, stat: result.stat } : { op: result.type, path: result.path },
   )
-  return json(deps, 200, { results, zxid: committed.zxid }, headers)
+  return json(deps, 200, { results, zxid: replayOf ?? committed.zxid }, headers)
 }
 
 export async function multiRead(c: Ctx, deps: ApiDeps): Promise<Response> {

@@ -180,10 +180,11 @@ async function setAcl(c: Ctx, deps: ApiDeps, target: Target, query: Query): Prom
 
 /** The answer to a committed znode write, from its apply result. */
 function writeReply(deps: ApiDeps, committed: Committed): Response {
-  const { outcome, isReplayed } = committed.applied
-  const headers: Headers = isReplayed ? { 'idempotent-replayed': 'true' } : {}
+  const { outcome, replayOf } = committed.applied
+  const headers: Headers = replayOf !== null ? { 'idempotent-replayed': 'true' } : {}
   if (!outcome.ok) return problem(deps, failureError(outcome.failure), headers)
-  const { zxid } = committed
+  // A replay answers with the first attempt's result, its zxid included.
+  const zxid = replayOf ?? committed.zxid
   const result = outcome.result
   switch (result.type) {
     case 'create':

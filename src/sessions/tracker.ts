@@ -132,7 +132,7 @@ export class SessionTracker {
     const { outcome } = applied
     if (!outcome.ok) return
     const result = outcome.result
-    if (result.type === 'createSession' && !applied.isReplayed) {
+    if (result.type === 'createSession' && applied.replayOf === null) {
       this.#renew(result.sessionId, this.#options.clock.nowMs() + result.timeoutMs)
     } else if (result.type === 'closeSession') {
       this.#forget(result.sessionId)

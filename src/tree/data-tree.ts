@@ -229,12 +229,12 @@ export class DataTree implements TreeReader {
       const record = this.idempotency.lookup(claim.key, entry.timeMs)
       if (record === undefined) {
         applied = this.applyCommand(entry)
-        this.idempotency.store({ key: claim.key, fingerprint: claim.fingerprint, outcome: applied.outcome, expiresAtMs: claim.expiresAtMs })
+        this.idempotency.store({ key: claim.key, fingerprint: claim.fingerprint, outcome: applied.outcome, expiresAtMs: claim.expiresAtMs, zxid: entry.zxid })
       } else if (record.fingerprint === claim.fingerprint) {
-        applied = { outcome: record.outcome, events: noEvents, isReplayed: true }
+        applied = { outcome: record.outcome, events: noEvents, replayOf: record.zxid }
       } else {
         const detail = `Idempotency-Key '${claim.key}' was used for a different request`
-        applied = { outcome: { ok: false, failure: failure('IdempotencyKeyReused', null, detail) }, events: noEvents, isReplayed: false }
+        applied = { outcome: { ok: false, failure: failure('IdempotencyKeyReused', null, detail) }, events: noEvents, replayOf: null }
       }
     }
     this.lastZxid = entry.zxid
@@ -280,7 +280,7 @@ export class DataTree implements TreeReader {
         result = failure('BadArguments', null, `unknown command type '${String((command as { type: unknown }).type)}'`)
     }
     if (isFailure(result)) return failed(result)
-    return { outcome: { ok: true, result }, events, isReplayed: false }
+    return { outcome: { ok: true, result }, events, replayOf: null }
   }
 
   /** The ops a multi may hold; create, delete and setData are also commands of their own. */
@@ -444,7 +444,7 @@ export class DataTree implements TreeReader {
       }
       results.push(result)
     }
-    return { outcome: { ok: true, result: { type: 'multi', results } }, events, isReplayed: false }
+    return { outcome: { ok: true, result: { type: 'multi', results } }, events, replayOf: null }
   }
 
   private createSession(command: CreateSessionCommand, entry: Entry): Result | Failure {
@@ -670,7 +670,7 @@ export class DataTree implements TreeReader {
 }
 
 function failed(reason: Failure): Applied {
-  return { outcome: { ok: false, failure: reason } satisfies Outcome, events: noEvents, isReplayed: false }
+  return { outcome: { ok: false, failure: reason } satisfies Outcome, events: noEvents, replayOf: null }
 }
 
 /** BadArguments reasons shared by every write: a malformed path, or one under /zookeeper. */

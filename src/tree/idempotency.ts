@@ -13,6 +13,8 @@ export interface IdempotencyRecord {
   readonly fingerprint: string
   readonly outcome: Outcome
   readonly expiresAtMs: number
+  /** The zxid of the entry that produced the outcome. */
+  readonly zxid: number
 }
 
 /** A place in the FIFO; dead once its key was stored again (the newer slot holds it). */

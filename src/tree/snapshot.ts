@@ -20,7 +20,7 @@ import type { Acl, AclEntry, ZnodeKind } from './types.ts'
 import type { Znode } from './znode.ts'
 
 const magic = 0x48 // 'H'
-const formatVersion = 1
+const formatVersion = 2
 const chunkBytesTarget = 1024 * 1024
 
 const tags = { header: 1, acl: 2, session: 3, znode: 4, key: 5, end: 6 } as const
@@ -110,6 +110,7 @@ export function writeSnapshot(tree: DataTree): Uint8Array[] {
     w.u8(tags.key)
     w.string(record.key)
     w.string(record.fingerprint)
+    w.varuint(record.zxid)
     w.varint(record.expiresAtMs)
     writeOutcome(w, record.outcome)
     out.endRecord()
@@ -195,8 +196,9 @@ export function restoreSnapshot(chunks: readonly Uint8Array[], options: TreeOpti
           if (keys >= (header as Header).keyCount) throw new CodecError('a key record out of place')
           const key = r.string()
           const fingerprint = r.string()
+          const zxid = r.varuint()
           const expiresAtMs = r.varint()
-          tree.restoreIdempotency({ key, fingerprint, expiresAtMs, outcome: readOutcome(r) })
+          tree.restoreIdempotency({ key, fingerprint, zxid, expiresAtMs, outcome: readOutcome(r) })
           keys++
           break
         }

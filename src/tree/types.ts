@@ -260,8 +260,11 @@ export interface Applied {
   readonly outcome: Outcome
   /** In the order the changes were made; empty for a failed or replayed entry. */
   readonly events: readonly TreeEvent[]
-  /** True when an Idempotency-Key matched and the stored outcome was returned. */
-  readonly isReplayed: boolean
+  /**
+   * When an Idempotency-Key matched and the stored outcome was returned: the
+   * zxid of the first attempt, whose outcome this is. Null otherwise.
+   */
+  readonly replayOf: number | null
 }
 
 // ---------------------------------------------------------------- reading

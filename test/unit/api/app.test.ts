@@ -120,7 +120,9 @@ describe('Idempotency-Key', () => {
     expect(first.status).toBe(201)
     expect(again.status).toBe(201)
     expect(again.headers.get('idempotent-replayed')).toBe('true')
-    expect(((await again.json()) as { path: string }).path).toBe(((await first.json()) as { path: string }).path)
+    const [firstBody, againBody] = [(await first.json()) as { path: string; zxid: number }, (await again.json()) as { path: string; zxid: number }]
+    expect(againBody.path).toBe(firstBody.path)
+    expect(againBody.zxid).toBe(firstBody.zxid)
     expect(stack.replica.tree.getChildren('/q', null, 10)?.children).toEqual(['0000000000'])
   })
 

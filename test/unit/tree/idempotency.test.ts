@@ -9,11 +9,11 @@ describe('Idempotency-Key', () => {
   it('replays the stored outcome for the same key and fingerprint, with no events and no change', () => {
     const h = new Harness()
     const first = h.apply(createOp('/a'), { idempotency: claim('k', 'f', 10_000), timeMs: 1000 })
-    expect(first.isReplayed).toBe(false)
+    expect(first.replayOf).toBe(null)
     expect(first.events).toHaveLength(2)
     const before = h.state()
     const again = h.apply(createOp('/a'), { idempotency: claim('k', 'f', 10_000), timeMs: 2000 })
-    expect(again).toEqual({ outcome: first.outcome, events: [], isReplayed: true })
+    expect(again).toEqual({ outcome: first.outcome, events: [], replayOf: 1 })
     expect(h.state()).toEqual(before)
     expect(h.tree.zxid).toBe(2)
   })
@@ -33,7 +33,7 @@ describe('Idempotency-Key', () => {
     expect(first.outcome.ok).toBe(false)
     h.create('/x', { timeMs: 1001 })
     const again = h.apply(createOp('/x/y'), { idempotency: claim('k', 'f', 10_000), timeMs: 1002 })
-    expect(again.isReplayed).toBe(true)
+    expect(again.replayOf).not.toBe(null)
     expect(again.outcome).toEqual(first.outcome)
     expect(h.tree.exists('/x/y')).toBeUndefined()
   })
@@ -44,19 +44,19 @@ describe('Idempotency-Key', () => {
     const before = h.state()
     const applied = h.apply(createOp('/b'), { idempotency: claim('k', 'f2', 10_000), timeMs: 1001 })
     expect(applied.outcome).toMatchObject({ ok: false, failure: { code: 'IdempotencyKeyReused' } })
-    expect(applied.isReplayed).toBe(false)
+    expect(applied.replayOf).toBe(null)
     expect(applied.events).toEqual([])
     expect(h.state()).toEqual(before)
     // the first outcome is still the one remembered
-    expect(h.apply(createOp('/a'), { idempotency: claim('k', 'f1', 10_000), timeMs: 1002 }).isReplayed).toBe(true)
+    expect(h.apply(createOp('/a'), { idempotency: claim('k', 'f1', 10_000), timeMs: 1002 }).replayOf).not.toBe(null)
   })
 
   it('forgets a key once entry.timeMs reaches expiresAtMs', () => {
     const h = new Harness()
     h.apply(createOp('/a'), { idempotency: claim('k', 'f', 5000), timeMs: 1000 })
-    expect(h.apply(createOp('/a'), { idempotency: claim('k', 'f', 9000), timeMs: 4999 }).isReplayed).toBe(true)
+    expect(h.apply(createOp('/a'), { idempotency: claim('k', 'f', 9000), timeMs: 4999 }).replayOf).not.toBe(null)
     const late = h.apply(createOp('/a'), { idempotency: claim('k', 'f', 9000), timeMs: 5000 })
-    expect(late.isReplayed).toBe(false)
+    expect(late.replayOf).toBe(null)
     expect(late.outcome).toMatchObject({ ok: false, failure: { code: 'NodeExists' } })
     // and the new outcome is remembered under the new expiry
     expect(h.apply(createOp('/a'), { idempotency: claim('k', 'f', 9000), timeMs: 8999 }).outcome).toEqual(late.outcome)
@@ -66,7 +66,7 @@ describe('Idempotency-Key', () => {
     const h = new Harness()
     h.apply(createOp('/a'), { idempotency: claim('long', 'f', 100_000), timeMs: 1000 })
     h.apply(createOp('/b'), { idempotency: claim('short', 'f', 2000), timeMs: 1001 })
-    expect(h.apply(createOp('/b'), { idempotency: claim('short', 'f', 9000), timeMs: 3000 }).isReplayed).toBe(false)
+    expect(h.apply(createOp('/b'), { idempotency: claim('short', 'f', 9000), timeMs: 3000 }).replayOf).toBe(null)
   })
 
   it('drops expired keys from the table when a claimed entry arrives', () => {
@@ -86,8 +86,8 @@ describe('Idempotency-Key', () => {
     h.apply(createOp('/1'), { idempotency: claim('k1', 'f', 10_000), timeMs: 1000 })
     h.apply(createOp('/2'), { idempotency: claim('k2', 'f', 10_000), timeMs: 1001 })
     h.apply(createOp('/3'), { idempotency: claim('k3', 'f', 10_000), timeMs: 1002 })
-    expect(h.apply(createOp('/1'), { idempotency: claim('k1', 'f', 10_000), timeMs: 1003 }).isReplayed).toBe(false)
-    expect(h.apply(createOp('/3'), { idempotency: claim('k3', 'f', 10_000), timeMs: 1004 }).isReplayed).toBe(true)
+    expect(h.apply(createOp('/1'), { idempotency: claim('k1', 'f', 10_000), timeMs: 1003 }).replayOf).toBe(null)
+    expect(h.apply(createOp('/3'), { idempotency: claim('k3', 'f', 10_000), timeMs: 1004 }).replayOf).not.toBe(null)
   })
 
   it('applies a session check inside the claim: a replay answers even after the session is gone', () => {
@@ -97,7 +97,7 @@ describe('Idempotency-Key', () => {
     const first = h.apply(createOp('/e', { kind: 'ephemeral' }), { sessionId: session, idempotency: claim('k', 'f', expiresAtMs) })
     h.ok({ type: 'closeSession', sessionId: session, isExpiry: true })
     const again = h.apply(createOp('/e', { kind: 'ephemeral' }), { sessionId: session, idempotency: claim('k', 'f', expiresAtMs) })
-    expect(again.isReplayed).toBe(true)
+    expect(again.replayOf).not.toBe(null)
     expect(again.outcome).toEqual(first.outcome)
   })
 })

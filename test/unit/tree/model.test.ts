@@ -56,6 +56,7 @@ interface KeyRecord {
   fingerprint: string
   outcome: Outcome
   expiresAtMs: number
+  zxid: number
 }
 
 type OpOutcome = OpResult | Failure
@@ -169,12 +170,12 @@ class Model {
     while (this.keys.length > 0 && (this.keys[0] as KeyRecord).expiresAtMs <= entry.timeMs) this.keys.shift()
     const found = this.keys.find((k) => k.key === claim.key && k.expiresAtMs > entry.timeMs)
     if (found !== undefined) {
-      if (found.fingerprint === claim.fingerprint) return { outcome: found.outcome, events: [], isReplayed: true }
+      if (found.fingerprint === claim.fingerprint) return { outcome: found.outcome, events: [], replayOf: found.zxid }
       return failed(fail('IdempotencyKeyReused', null))
     }
     const applied = this.applyCommand(entry)
     this.keys = this.keys.filter((k) => k.key !== claim.key)
-    this.keys.push({ key: claim.key, fingerprint: claim.fingerprint, outcome: applied.outcome, expiresAtMs: claim.expiresAtMs })
+    this.keys.push({ key: claim.key, fingerprint: claim.fingerprint, outcome: applied.outcome, expiresAtMs: claim.expiresAtMs, zxid: entry.zxid })
     while (this.keys.length > options.idempotencyKeysMax) this.keys.shift()
     return applied
   }
@@ -257,7 +258,7 @@ class Model {
         result = { type: 'noop' }
         break
     }
-    return isFailure(result) ? failed(result) : { outcome: { ok: true, result }, events, isReplayed: false }
+    return isFailure(result) ? failed(result) : { outcome: { ok: true, result }, events, replayOf: null }
   }
 
   private op(op: MultiOp, entry: Entry, events: TreeEvent[]): OpOutcome {
@@ -344,7 +345,7 @@ class Model {
 }
 
 function failed(failure: Failure): Applied {
-  return { outcome: { ok: false, failure }, events: [], isReplayed: false }
+  return { outcome: { ok: false, failure }, events: [], replayOf: null }
 }
 
 // ------------------------------------------------------------ generators
