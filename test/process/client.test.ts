@@ -400,8 +400,7 @@ describe('idempotent writes', () => {
     await client.create('/idem')
     const first = await client.create('/idem/item-', 'x', { sequential: true, idempotencyKey: 'idem-key-1' })
     const again = await client.create('/idem/item-', 'x', { sequential: true, idempotencyKey: 'idem-key-1' })
-    // The replay's zxid is that of the entry that answered it; path and stat are the first attempt's.
-    expect({ path: again.path, stat: again.stat }).toEqual({ path: first.path, stat: first.stat })
+    expect({ path: again.path, stat: again.stat, zxid: again.zxid }).toEqual({ path: first.path, stat: first.stat, zxid: first.zxid })
     expect(await client.getChildren('/idem')).toEqual(['item-0000000000'])
   })
 
