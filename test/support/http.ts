@@ -38,7 +38,7 @@ export async function call(base: string, method: string, target: string, init: C
   const text = new TextDecoder().decode(bytes)
   const contentType = response.headers.get('content-type') ?? ''
   const json = /json/.test(contentType) && text !== '' ? JSON.parse(text) : undefined
-  expectValid({ method, path: target, status: response.status, headers: response.headers, body: json ?? (contentType.startsWith('application/octet-stream') ? bytes : text) })
+  expectValid({ method, path: sentTarget(base, target), status: response.status, headers: response.headers, body: json ?? (contentType.startsWith('application/octet-stream') ? bytes : text) })
   return {
     status: response.status,
     headers: response.headers,
@@ -87,7 +87,7 @@ export async function openStream(base: string, target: string, headers: Readonly
   if (!contentType.startsWith('text/event-stream')) {
     const text = await response.text()
     const json = /json/.test(contentType) && text !== '' ? JSON.parse(text) : undefined
-    expectValid({ method: 'GET', path: target, status: response.status, headers: response.headers, body: json ?? text })
+    expectValid({ method: 'GET', path: sentTarget(base, target), status: response.status, headers: response.headers, body: json ?? text })
     const reply: Reply = {
       status: response.status,
       headers: response.headers,
@@ -121,7 +121,7 @@ export async function openStream(base: string, target: string, headers: Readonly
         notify()
       }
       isEnded = true
-      expectValid({ method: 'GET', path: target, status: response.status, headers: response.headers, body: received })
+      expectValid({ method: 'GET', path: sentTarget(base, target), status: response.status, headers: response.headers, body: received })
     } catch (error) {
       if (!controller.signal.aborted) failure = error
     }
@@ -171,6 +171,12 @@ export async function openStream(base: string, target: string, headers: Readonly
     isEnded: () => isEnded,
     abort: () => controller.abort(),
   }
+}
+
+/** The target as fetch really sends it (its URL parser normalises dot segments and encodes what it must). */
+function sentTarget(base: string, target: string): string {
+  const url = new URL(base + target)
+  return url.pathname + url.search
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -258,6 +258,8 @@ export class OpenApiValidator {
     if (response.status !== status) errors.push(`a request outside the declared operations must answer ${status} ${code}, got ${response.status}`)
     const contentType = headers.get('content-type')?.split(';')[0]?.trim()
     if (contentType !== 'application/problem+json') errors.push(`Content-Type must be application/problem+json, got ${String(contentType)}`)
+    // A HEAD answer has the headers of the problem but never its body.
+    if (response.method.toUpperCase() === 'HEAD') return errors
     const body = typeof response.body === 'string' ? safeJson(response.body) : response.body
     errors.push(...this.validateSchema('Problem', body).map((e) => `problem ${e}`))
     if (typeof body === 'object' && body !== null) {

@@ -38,6 +38,7 @@ describe('accepts what the contract allows', () => {
     ['HEAD without a body', { method: 'HEAD', path: '/znodes/a', status: 200, headers: json }],
     ['an unknown route as 404 NotFound', { method: 'GET', path: '/nope', status: 404, headers: problemHeaders, body: problem(404, 'NotFound') }],
     ['a wrong method as 405 with Allow', { method: 'PATCH', path: '/znodes/a', status: 405, headers: { ...problemHeaders, allow: 'GET, HEAD, PUT, DELETE, OPTIONS' }, body: problem(405, 'MethodNotAllowed') }],
+    ['HEAD on a POST-only route as 405, without a body', { method: 'HEAD', path: '/sync', status: 405, headers: { ...problemHeaders, allow: 'POST, OPTIONS' } }],
     ['OPTIONS as 204 with Allow', { method: 'OPTIONS', path: '/multi', status: 204, headers: { 'herd-zxid': '7', allow: 'POST, OPTIONS' } }],
   ])('%s', (_name, response) => {
     expect(errorsOf(response)).toEqual([])
