@@ -72,6 +72,12 @@ export class WatchStreams {
       'herd-zxid': String(result.armedZxid),
     }
     if (result.type === 'fired') return new Response(formatEvent(result.event), { status: 200, headers })
+    if (c.req.method === 'HEAD') {
+      // Nothing reads a HEAD body, so nothing would ever cancel the stream and
+      // free the watch: answer the headers a GET would get, and free it now.
+      result.release()
+      return new Response(null, { status: 200, headers })
+    }
 
     const socket = c.env?.incoming?.socket
     const release = result.release
