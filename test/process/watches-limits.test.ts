@@ -72,6 +72,19 @@ it('a watch that fired frees its slot', async () => {
   for (const s of [streams[0], streams[2], stream]) s?.abort()
 })
 
+it('a HEAD watch answers what a GET would, and holds no slot (nothing reads its body to close it)', async () => {
+  for (let i = 0; i < streamsPerClientMax + 2; i++) {
+    const reply = await call(base, 'HEAD', `/znodes/l-head-${i}?watch=exists`)
+    expect(reply.status).toBe(200)
+    expect(reply.header('content-type')).toBe('text/event-stream')
+  }
+  const missing = await call(base, 'HEAD', '/znodes/l-head-missing?watch=data')
+  expect(missing.status).toBe(404)
+  const streams = [await openWatch('/l-head-a'), await openWatch('/l-head-b'), await openWatch('/l-head-c')]
+  await expectThrottled('/l-head-d')
+  for (const stream of streams) stream.abort()
+})
+
 it('a watch from a zxid older than the kept history is 410 Compacted; a recent one is answered', async () => {
   const created = await put('/znodes/l-old', 'v0', { 'if-none-match': '*' })
   await put('/znodes/l-old', 'v1')
