@@ -62,6 +62,8 @@ export interface LogStore {
    * Appends entries in one atomic write, together with the hard state when given.
    * The first entry may overwrite the log from its index on (Raft's truncation of a
    * conflicting suffix): every held entry at or after entries[0].index is dropped.
+   * It must come after the newest snapshot's index: snapshotted entries are
+   * committed, and Raft never rewrites a committed entry.
    * When `sync` is true the promise resolves only after the write is durable.
    * A failed write rejects; callers must then stop (a write that may or may not
    * have reached the disk cannot be retried and assumed durable).

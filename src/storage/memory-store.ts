@@ -18,6 +18,7 @@
 // buffers cannot change the log.
 
 import { assert } from '../assert.ts'
+import { assertAppendable } from './append-rules.ts'
 import { emptyHardState } from './log-store.ts'
 import type { HardState, LogRecord, LogStore, Snapshot, SnapshotMeta } from './log-store.ts'
 
@@ -162,26 +163,14 @@ export class MemoryStore implements LogStore {
   }
 
   private assertAppendable(entries: readonly LogRecord[]): void {
-    const first = entries[0]
-    if (first === undefined) return
-    const firstIndex = this.current.startIndex + 1
-    const lastIndex = this.current.lastIndex()
-    assert(
-      firstIndex <= first.index && first.index <= lastIndex + 1,
-      `storage: append at ${first.index} outside [${firstIndex}, ${lastIndex + 1}]`,
-    )
-    let previousTerm = this.current.term(first.index - 1)
-    assert(previousTerm !== undefined)
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i]!
-      assert(entry.index === first.index + i, `storage: append of non-contiguous entries (${entry.index} at position ${i})`)
-      assert(
-        Number.isSafeInteger(entry.term) && entry.term >= previousTerm && entry.term > 0,
-        `storage: entry ${entry.index} has term ${entry.term}, below the ${previousTerm} before it`,
-      )
-      previousTerm = entry.term
-    }
+    assertAppendable(entries, {
+      firstIndex: this.current.startIndex + 1,
+      lastIndex: this.current.lastIndex(),
+      snapshotIndex: this.snapshotMeta()?.index ?? 0,
+      term: (index) => this.current.term(index),
+    })
   }
+
 
   async saveHardState(hardState: HardState): Promise<void> {
     this.assertOpen()

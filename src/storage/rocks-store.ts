@@ -14,6 +14,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { RocksLevel, type RocksBatch } from '@nxtedition/rocksdb'
 import { assert } from '../assert.ts'
+import { assertAppendable } from './append-rules.ts'
 import { HerdError } from '../errors.ts'
 import {
   corrupt,
@@ -341,26 +342,14 @@ class RocksStore implements LogStore {
   }
 
   private assertAppendable(entries: readonly LogRecord[]): void {
-    const first = entries[0]
-    if (first === undefined) return
-    const firstIndex = this.logStart.index + 1
-    const lastIndex = this.terms.lastIndex()
-    assert(
-      firstIndex <= first.index && first.index <= lastIndex + 1,
-      `storage: append at ${first.index} outside [${firstIndex}, ${lastIndex + 1}]`,
-    )
-    let previousTerm = this.term(first.index - 1)
-    assert(previousTerm !== undefined)
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i]!
-      assert(entry.index === first.index + i, `storage: append of non-contiguous entries (${entry.index} at position ${i})`)
-      assert(
-        Number.isSafeInteger(entry.term) && entry.term >= previousTerm && entry.term > 0,
-        `storage: entry ${entry.index} has term ${entry.term}, below the ${previousTerm} before it`,
-      )
-      previousTerm = entry.term
-    }
+    assertAppendable(entries, {
+      firstIndex: this.logStart.index + 1,
+      lastIndex: this.terms.lastIndex(),
+      snapshotIndex: this.snapshotMeta()?.index ?? 0,
+      term: (index) => this.term(index),
+    })
   }
+
 
   saveHardState(hardState: HardState): Promise<void> {
     return this.enqueue(async () => {

@@ -154,6 +154,17 @@ export function describeLogStoreContract(name: string, harness: StoreHarness): v
       expect(store.lastIndex()).toBe(3)
     })
 
+    it('asserts that an append never rewrites entries a snapshot covers (they are committed)', async () => {
+      const store = await create()
+      await store.append(records(1, 5, 1), null, true)
+      await store.saveSnapshot(snapshotAt(3, 1))
+      await expect(store.append([record(3, 2)], null, true)).rejects.toThrow(AssertionError)
+      await expect(store.append([record(1, 2)], null, true)).rejects.toThrow(AssertionError)
+      await store.append([record(4, 2)], null, true)
+      expect(store.lastIndex()).toBe(4)
+      expect(store.term(3)).toBe(1)
+    })
+
     it('pages entries by bytesMax, always returning at least one', async () => {
       const store = await create()
       const entries = Array.from({ length: 10 }, (_, i) => record(i + 1, 1, 'x'.repeat(100)))
