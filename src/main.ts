@@ -39,7 +39,7 @@ async function run(config: Config, log: Logger): Promise<void> {
     process.exit(1)
   }
   const node = assemble({ config, store, clock: systemClock, log, clientUrl: `http://${config.clientHost}:${config.clientPort}`, onFatal: fatal })
-  const server = await startClientServer(node.api.app, config, log, () => node.replica.appliedZxid)
+  const server = await startClientServer(node.api, config, log, () => node.replica.appliedZxid)
   const { replica } = node
   replica.advertise(server.url)
   log.info(`listening on ${server.url} (replica ${config.replicaId}, data in ${config.dataDir}, zxid ${replica.appliedZxid}, ${replica.tree.znodeCount} znodes, ${replica.tree.sessionCount} sessions)`)

@@ -1,11 +1,12 @@
 // Cluster status (GET /cluster), liveness (GET /health) and ZooKeeper's sync
 // (POST /sync).
 import type { ApiDeps } from './deps.ts'
+import type { HttpRequest, Reply } from './http.ts'
 import { json } from './reply.ts'
-import { jsonObject, jsonString, parseQuery, rawTarget, readJson, type Ctx } from './request.ts'
+import { jsonObject, jsonString, parseQuery, readJson } from './request.ts'
 
-export function clusterStatus(c: Ctx, deps: ApiDeps): Response {
-  parseQuery(rawTarget(c).search, [])
+export function clusterStatus(req: HttpRequest, deps: ApiDeps): Reply {
+  parseQuery(req.target.search, [])
   const { replica } = deps
   const status = replica.status()
   const self = {
@@ -31,14 +32,14 @@ export function clusterStatus(c: Ctx, deps: ApiDeps): Response {
   })
 }
 
-export function health(c: Ctx, deps: ApiDeps): Response {
-  parseQuery(rawTarget(c).search, [])
+export function health(req: HttpRequest, deps: ApiDeps): Reply {
+  parseQuery(req.target.search, [])
   return json(deps, 200, { status: 'ok', zxid: deps.replica.appliedZxid })
 }
 
-export async function sync(c: Ctx, deps: ApiDeps): Promise<Response> {
-  parseQuery(rawTarget(c).search, [])
-  const { value } = await readJson(c, deps.config.requestBytesMax)
+export async function sync(req: HttpRequest, deps: ApiDeps): Promise<Reply> {
+  parseQuery(req.target.search, [])
+  const { value } = await readJson(req, deps.config.requestBytesMax)
   if (value !== undefined) jsonString(jsonObject(value, 'the body', ['path']), 'path', 'the body')
   const zxid = await deps.replica.sync(deps.config.readWaitMsMax)
   return json(deps, 200, { zxid })

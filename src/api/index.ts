@@ -1,4 +1,9 @@
-// api/ — the client port: HTTP/JSON and Server-Sent Events over Hono.
+// api/ — the client port: HTTP/JSON and Server-Sent Events.
+//
+// Handlers speak a small request/reply interface of their own (http.ts);
+// Hono carries every route (app.ts), and node:http carries the /znodes
+// routes directly on the client port, where Hono's Node adapter would cost a
+// third of a read's CPU (measured; see app.ts).
 //
 // It validates everything that does not depend on tree state before
 // proposing (paths decoded once and never normalised, strict query flags,

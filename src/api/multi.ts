@@ -5,6 +5,7 @@ import { HerdError } from '../errors.ts'
 import { openAcl, ttlMsMax, type MultiOp } from '../tree/index.ts'
 import { parseAclJson } from './acl.ts'
 import type { ApiDeps } from './deps.ts'
+import type { HttpRequest, Reply } from './http.ts'
 import { decodeData, encodeData, failureError, json, problem, type DataEncoding } from './reply.ts'
 import {
   caller,
@@ -17,10 +18,8 @@ import {
   jsonObject,
   jsonString,
   parseQuery,
-  rawTarget,
   readJson,
   versionMax,
-  type Ctx,
 } from './request.ts'
 
 const opKeys: Record<MultiOp['type'], readonly string[]> = {
@@ -30,17 +29,16 @@ const opKeys: Record<MultiOp['type'], readonly string[]> = {
   check: ['op', 'path', 'version'],
 }
 
-export async function multi(c: Ctx, deps: ApiDeps): Promise<Response> {
-  const target = rawTarget(c)
-  parseQuery(target.search, [])
-  const who = caller(c, deps)
-  const { value, bytes } = await readJson(c, deps.config.requestBytesMax)
+export async function multi(req: HttpRequest, deps: ApiDeps): Promise<Reply> {
+  parseQuery(req.target.search, [])
+  const who = caller(req, deps)
+  const { value, bytes } = await readJson(req, deps.config.requestBytesMax)
   const body = jsonObject(value, 'the body', ['ops'])
   const ops = opList(body, deps).map((op, i) => parseOp(op, `ops[${i}]`, deps))
   if (who.sessionId === 0 && ops.some((op) => op.type === 'create' && op.kind === 'ephemeral')) {
     throw new HerdError('BadArguments', 'an ephemeral znode needs a session: send Herd-Session and Herd-Session-Secret')
   }
-  const committed = await deps.replica.submit({ caller: who, idempotency: idempotencyClaim(c, deps, target, bytes), command: { type: 'multi', ops } })
+  const committed = await deps.replica.submit({ caller: who, idempotency: idempotencyClaim(req, deps, bytes), command: { type: 'multi', ops } })
   const { outcome, replayOf } = committed.applied
   const headers: Record<string, string> = replayOf !== null ? { 'idempotent-replayed': 'true' } : {}
   if (!outcome.ok) return problem(deps, failureError(outcome.failure, ops), headers)
@@ -51,10 +49,9 @@ export async function multi(c: Ctx, deps: ApiDeps): Promise<Response> {
   return json(deps, 200, { results, zxid: replayOf ?? committed.zxid }, headers)
 }
 
-export async function multiRead(c: Ctx, deps: ApiDeps): Promise<Response> {
-  const target = rawTarget(c)
-  const query = parseQuery(target.search, ['minZxid'])
-  const { value } = await readJson(c, deps.config.requestBytesMax)
+export async function multiRead(req: HttpRequest, deps: ApiDeps): Promise<Reply> {
+  const query = parseQuery(req.target.search, ['minZxid'])
+  const { value } = await readJson(req, deps.config.requestBytesMax)
   const body = jsonObject(value, 'the body', ['ops'])
   const reads = opList(body, deps).map((item, i) => {
     const what = `ops[${i}]`

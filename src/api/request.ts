@@ -7,31 +7,10 @@
 //   * bodies are counted while they stream and cut off at the limit;
 //   * numbers are integers in range, never coerced from other types.
 import { createHash } from 'node:crypto'
-import type { IncomingMessage } from 'node:http'
-import type { Context } from 'hono'
 import { HerdError } from '../errors.ts'
 import { isReservedPath, validatePath, type AuthId, type Caller, type IdempotencyClaim } from '../tree/index.ts'
 import type { ApiDeps } from './deps.ts'
-
-export type Env = { Bindings: { incoming?: IncomingMessage } }
-export type Ctx = Context<Env>
-
-export interface Target {
-  readonly pathname: string
-  readonly search: string
-}
-
-/** The request target as the client sent it (never normalised). */
-export function rawTarget(c: Ctx): Target {
-  const raw = c.env?.incoming?.url
-  if (raw !== undefined) {
-    const q = raw.indexOf('?')
-    return q < 0 ? { pathname: raw, search: '' } : { pathname: raw.slice(0, q), search: raw.slice(q + 1) }
-  }
-  // In-process requests (tests): the Request's URL is all there is.
-  const url = new URL(c.req.url)
-  return { pathname: url.pathname, search: url.search.slice(1) }
-}
+import type { HttpRequest, Target } from './http.ts'
 
 /**
  * Rejects targets that a URL parser would rewrite (dot segments, encoded or
@@ -133,14 +112,14 @@ export function checkWritable(path: string, isSequential: boolean): string {
 }
 
 /** Reads the whole body, refusing more than `bytesMax` (before reading, when Content-Length says so). */
-export async function readBody(c: Ctx, bytesMax: number): Promise<Uint8Array> {
-  const declared = c.req.header('content-length')
+export async function readBody(req: HttpRequest, bytesMax: number): Promise<Uint8Array> {
+  const declared = req.header('content-length')
   if (declared !== undefined && Number(declared) > bytesMax) {
     throw new HerdError('PayloadTooLarge', `the body is limited to ${bytesMax} bytes`, { limit: bytesMax })
   }
-  const incoming = c.env?.incoming
-  if (incoming === undefined) {
-    const bytes = new Uint8Array(await c.req.arrayBuffer())
+  const incoming = req.incoming
+  if (incoming === null) {
+    const bytes = new Uint8Array(await req.arrayBuffer())
     if (bytes.byteLength > bytesMax) throw new HerdError('PayloadTooLarge', `the body is limited to ${bytesMax} bytes`, { limit: bytesMax })
     return bytes
   }
@@ -186,10 +165,10 @@ export async function readBody(c: Ctx, bytesMax: number): Promise<Uint8Array> {
 const jsonType = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
 
 /** A JSON body with its raw bytes: Content-Type must say JSON when there is a body; an empty body is `undefined`. */
-export async function readJson(c: Ctx, bytesMax: number): Promise<{ readonly value: unknown; readonly bytes: Uint8Array }> {
-  const bytes = await readBody(c, bytesMax)
+export async function readJson(req: HttpRequest, bytesMax: number): Promise<{ readonly value: unknown; readonly bytes: Uint8Array }> {
+  const bytes = await readBody(req, bytesMax)
   if (bytes.byteLength === 0) return { value: undefined, bytes }
-  const type = c.req.header('content-type')
+  const type = req.header('content-type')
   if (type === undefined || !jsonType.test(type)) {
     throw new HerdError('UnsupportedMediaType', `send the body as JSON with Content-Type: application/json (got ${type === undefined ? 'none' : JSON.stringify(truncate(type))})`)
   }
@@ -290,9 +269,9 @@ export function jsonString(object: Record<string, unknown>, key: string, what: s
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /** The expected version from If-Match or ?version (they must agree when both are given); undefined when neither. */
-export function expectedVersion(c: Ctx, query: Query): number | undefined {
+export function expectedVersion(req: HttpRequest, query: Query): number | undefined {
   const fromQuery = integerParam(query, 'version', -1, versionMax)
-  const header = c.req.header('if-match')
+  const header = req.header('if-match')
   if (header === undefined) return fromQuery
   const fromHeader = parseEtag(header.trim(), 'If-Match')
   if (fromQuery !== undefined && fromQuery !== fromHeader) {
@@ -310,8 +289,8 @@ export function parseEtag(text: string, what: string): number {
 }
 
 /** The ETags of If-None-Match (a list, or * as -1), or undefined without the header. */
-export function ifNoneMatch(c: Ctx): readonly string[] | undefined {
-  const header = c.req.header('if-none-match')
+export function ifNoneMatch(req: HttpRequest): readonly string[] | undefined {
+  const header = req.header('if-none-match')
   if (header === undefined) return undefined
   return header.split(',').map((tag) => tag.trim().replace(/^W\//, ''))
 }
@@ -326,24 +305,20 @@ export function sessionId(text: string, what: string): number {
 }
 
 /** The secret of a session route, required. */
-export function sessionSecret(c: Ctx): string {
-  const secret = c.req.header('herd-session-secret')
+export function sessionSecret(req: HttpRequest): string {
+  const secret = req.header('herd-session-secret')
   if (secret === undefined || secret === '') throw new HerdError('AuthFailed', 'the Herd-Session-Secret header is required')
   return secret
 }
 
 /** Who is asking: the client's address, and the session named by Herd-Session (authenticated) if any. */
-export function caller(c: Ctx, deps: ApiDeps): Caller {
-  const ids: AuthId[] = [{ scheme: 'ip', id: clientAddress(c) }]
-  const header = c.req.header('herd-session')
+export function caller(req: HttpRequest, deps: ApiDeps): Caller {
+  const ids: AuthId[] = [{ scheme: 'ip', id: req.remoteAddress }]
+  const header = req.header('herd-session')
   if (header === undefined) return { sessionId: 0, ids }
   const id = sessionId(header, 'Herd-Session')
-  deps.sessions.authenticate(id, sessionSecret(c))
+  deps.sessions.authenticate(id, sessionSecret(req))
   return { sessionId: id, ids }
-}
-
-export function clientAddress(c: Ctx): string {
-  return c.env?.incoming?.socket.remoteAddress ?? 'in-process'
 }
 
 const idempotencyKeyPattern = /^[\x21-\x7e]+$/
@@ -353,15 +328,15 @@ const idempotencyKeyPattern = /^[\x21-\x7e]+$/
  * fingerprint covers everything that decides what the write does, so the
  * same key on a different request is detected.
  */
-export function idempotencyClaim(c: Ctx, deps: ApiDeps, target: Target, body: Uint8Array): IdempotencyClaim | null {
-  const key = c.req.header('idempotency-key')
+export function idempotencyClaim(req: HttpRequest, deps: ApiDeps, body: Uint8Array): IdempotencyClaim | null {
+  const key = req.header('idempotency-key')
   if (key === undefined) return null
   if (key.length === 0 || key.length > deps.config.idempotencyKeyBytesMax || !idempotencyKeyPattern.test(key)) {
     throw new HerdError('BadArguments', `Idempotency-Key must be 1 to ${deps.config.idempotencyKeyBytesMax} visible ASCII characters`)
   }
   const hash = createHash('sha256')
-  hash.update(`${c.req.method}\n${target.pathname}?${target.search}\n`)
-  for (const name of ['if-match', 'if-none-match', 'herd-session', 'content-type']) hash.update(`${name}:${c.req.header(name) ?? ''}\n`)
+  hash.update(`${req.method}\n${req.target.pathname}?${req.target.search}\n`)
+  for (const name of ['if-match', 'if-none-match', 'herd-session', 'content-type']) hash.update(`${name}:${req.header(name) ?? ''}\n`)
   hash.update(body)
   return {
     key,

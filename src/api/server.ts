@@ -15,12 +15,11 @@ import type { AddressInfo } from 'node:net'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { getRequestListener } from '@hono/node-server'
-import type { Hono } from 'hono'
 import type { Config } from '../config.ts'
 import { HerdError, type ErrorCode } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { problemBody, problemHeaders, rawProblemResponse, statusOf } from './problem.ts'
-import type { Env } from './request.ts'
+import type { Api } from './app.ts'
 
 export interface ClientServer {
   readonly server: Server
@@ -30,8 +29,8 @@ export interface ClientServer {
   close(graceMs: number): Promise<void>
 }
 
-export async function startClientServer(app: Hono<Env>, config: Config, log: Logger, appliedZxid: () => number): Promise<ClientServer> {
-  const listener = getRequestListener(app.fetch, {
+export async function startClientServer(api: Api, config: Config, log: Logger, appliedZxid: () => number): Promise<ClientServer> {
+  const listener = getRequestListener(api.app.fetch, {
     // HTTP/1.0 may omit Host; the URL Hono builds needs one (routing reads the raw target anyway).
     hostname: config.clientHost.includes(':') ? `[${config.clientHost}]` : config.clientHost,
     // Hono could not make a Request of it (a backslash or no leading slash in the target, a bad Host).
@@ -58,25 +57,15 @@ export async function startClientServer(app: Hono<Env>, config: Config, log: Log
         writeProblem(res, refusal, appliedZxid())
         return
       }
-      inTurn(req, res, () => void listener(req, res))
+      inTurn(req, res, () => {
+        if (!api.serveNode(req, res)) void listener(req, res)
+      })
     },
   )
   server.maxHeadersCount = config.headersCountMax
   server.maxRequestsPerSocket = config.requestsPerSocketMax
   server.maxConnections = config.connectionsMax
 
-  // Responses not yet finished, per connection, so an error reply can wait its turn.
-  const owed = new WeakMap<Socket, Set<ServerResponse>>()
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    let responses = owed.get(req.socket)
-    if (responses === undefined) {
-      responses = new Set()
-      owed.set(req.socket, responses)
-    }
-    const set = responses
-    set.add(res)
-    res.once('close', () => set.delete(res))
-  })
   const failed = new WeakSet<Socket>()
 
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
@@ -99,7 +88,7 @@ export async function startClientServer(app: Hono<Env>, config: Config, log: Log
     const reply = rawProblemResponse(new HerdError(code, detail), appliedZxid())
     // Requests received whole are owed their answers first; the one still
     // arriving (if any) is the one this error is about.
-    const waitingOn = [...(owed.get(socket) ?? [])].filter((res) => res.req.complete)
+    const waitingOn = [...(laneOf(socket)?.open ?? [])].filter((res) => res.req.complete)
     if (waitingOn.length === 0) {
       socket.end(reply)
       return
@@ -158,10 +147,21 @@ interface Lane {
   running: number
   runningUnsafe: number
   readonly waiting: Array<{ readonly isSafe: boolean; start(): void }>
+  /** Started and not yet closed, so that an error reply can wait its turn. */
+  readonly open: Set<ServerResponse>
 }
 
-const lanes = new WeakMap<Socket, Lane>()
+// Kept on the socket and the response themselves: this runs for every
+// request, and a property is cheaper than a WeakMap lookup or a closure.
+const laneKey = Symbol('herd.lane')
+const isSafeKey = Symbol('herd.isSafe')
+type WithLane = { [laneKey]?: Lane }
+type WithSafety = { [isSafeKey]?: boolean }
 const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+function laneOf(socket: Socket): Lane | undefined {
+  return (socket as WithLane)[laneKey]
+}
 
 /**
  * Runs a request when its turn on the connection comes (RFC 9112 9.3.2):
@@ -174,24 +174,44 @@ const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS'])
  * starts every request at once.
  */
 function inTurn(req: IncomingMessage, res: ServerResponse, start: () => void): void {
-  let lane = lanes.get(req.socket)
+  const socket = req.socket as Socket & WithLane
+  let lane = socket[laneKey]
   if (lane === undefined) {
-    lane = { running: 0, runningUnsafe: 0, waiting: [] }
-    lanes.set(req.socket, lane)
+    lane = { running: 0, runningUnsafe: 0, waiting: [], open: new Set() }
+    socket[laneKey] = lane
   }
   const isSafe = safeMethods.has(req.method ?? '')
-  const run = (): void => {
-    lane.running++
-    if (!isSafe) lane.runningUnsafe++
-    res.once('close', () => {
-      lane.running--
-      if (!isSafe) lane.runningUnsafe--
-      while (lane.waiting.length > 0 && mayStart(lane, (lane.waiting[0] as { isSafe: boolean }).isSafe)) (lane.waiting.shift() as { start(): void }).start()
-    })
+  ;(res as ServerResponse & WithLane & WithSafety)[laneKey] = lane
+  ;(res as ServerResponse & WithSafety)[isSafeKey] = isSafe
+  if (lane.waiting.length === 0 && mayStart(lane, isSafe)) {
+    begin(lane, res, isSafe)
     start()
+  } else {
+    const waitingLane = lane
+    lane.waiting.push({
+      isSafe,
+      start: () => {
+        begin(waitingLane, res, isSafe)
+        start()
+      },
+    })
   }
-  if (lane.waiting.length === 0 && mayStart(lane, isSafe)) run()
-  else lane.waiting.push({ isSafe, start: run })
+}
+
+function begin(lane: Lane, res: ServerResponse, isSafe: boolean): void {
+  lane.running++
+  if (!isSafe) lane.runningUnsafe++
+  lane.open.add(res)
+  res.on('close', endTurn)
+}
+
+/** A response closed: its turn is over, and the next waiting requests may start. */
+function endTurn(this: ServerResponse & WithLane & WithSafety): void {
+  const lane = this[laneKey] as Lane
+  lane.running--
+  if (this[isSafeKey] !== true) lane.runningUnsafe--
+  lane.open.delete(this)
+  while (lane.waiting.length > 0 && mayStart(lane, (lane.waiting[0] as { isSafe: boolean }).isSafe)) (lane.waiting.shift() as { start(): void }).start()
 }
 
 function mayStart(lane: Lane, isSafe: boolean): boolean {
@@ -205,7 +225,12 @@ function mayStart(lane: Lane, isSafe: boolean): boolean {
  * still encoded as if it were the data.
  */
 function refuseFraming(req: IncomingMessage): HerdError | null {
-  if (req.httpVersion === '1.1' && req.headers.host === undefined) return new HerdError('BadArguments', 'an HTTP/1.1 request needs a Host header')
+  const host = req.headers.host
+  if (host === undefined) {
+    if (req.httpVersion === '1.1') return new HerdError('BadArguments', 'an HTTP/1.1 request needs a Host header')
+  } else if (!isValidHost(host)) {
+    return new HerdError('BadArguments', `the Host header ${JSON.stringify(host.slice(0, 64))} is not a host[:port]`)
+  }
   const transfer = req.headers['transfer-encoding']
   if (transfer !== undefined && transfer.trim().toLowerCase() !== 'chunked') {
     return new HerdError('Unimplemented', `transfer coding ${JSON.stringify(transfer.slice(0, 64))} is not supported (only chunked)`)
@@ -215,6 +240,14 @@ function refuseFraming(req: IncomingMessage): HerdError | null {
     return new HerdError('UnsupportedMediaType', `content coding ${JSON.stringify(content.slice(0, 64))} is not supported: send the body unencoded`)
   }
   return null
+}
+
+/** RFC 9112 3.2: an invalid Host value is a 400. A registered name or an IP literal, and a port up to 65535. */
+const hostPattern = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::(\d{1,5}))?$/
+
+function isValidHost(host: string): boolean {
+  const match = hostPattern.exec(host)
+  return match !== null && (match[1] === undefined || Number(match[1]) <= 65535)
 }
 
 function problemResponse(error: HerdError, zxid: number): Response {

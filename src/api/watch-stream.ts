@@ -10,33 +10,98 @@
 // stream may hold at most watchBufferBytesMax unsent bytes (a client that
 // stops reading is cut off, never silently skipped); one timer sends every
 // stream's keep-alive. A closed connection releases its watch at once.
-import { assert } from '../assert.ts'
 import type { Timer } from '../clock.ts'
 import { HerdError } from '../errors.ts'
 import type { TreeEvent } from '../tree/index.ts'
-import { watchKinds, type WatchKind } from '../watches/index.ts'
+import { watchKinds, type WatchKind, type WatchSink } from '../watches/index.ts'
 import type { ApiDeps } from './deps.ts'
-import { clientAddress, integer, integerParam, queryValue, type Ctx, type Query } from './request.ts'
+import type { HttpRequest, Reply, StreamBody, StreamChannel } from './http.ts'
+import { integer, integerParam, queryValue, type Query } from './request.ts'
 
-interface OpenStream {
-  readonly controller: ReadableStreamDefaultController<Uint8Array>
-  /** Sends what is queued, then ends the stream. */
-  finish(): void
-  /** Drops the connection at once (a client that stopped reading). */
-  cut(): void
-}
-
-const encoder = new TextEncoder()
-const keepaliveBytes = encoder.encode(': keepalive\n\n')
+const keepalive = ': keepalive\n\n'
 
 export function formatEvent(event: TreeEvent): string {
   const data = JSON.stringify({ type: event.type, path: event.path, zxid: event.zxid, stat: event.stat })
   return `id: ${event.zxid}\nevent: ${event.type}\ndata: ${data}\n\n`
 }
 
+/** One armed watch's stream: written by the registry's fire, the keep-alive timer, or cut off. */
+class WatchStream implements StreamBody, WatchSink {
+  readonly #streams: Set<WatchStream>
+  #greeting = ''
+  #channel: StreamChannel | null = null
+  /** An event that fired before the headers went out. */
+  #early: TreeEvent | null = null
+  #release: () => void = () => {}
+  #isDone = false
+
+  constructor(streams: Set<WatchStream>) {
+    this.#streams = streams
+  }
+
+  armed(release: () => void, greeting: string): void {
+    this.#release = release
+    this.#greeting = greeting
+  }
+
+  open(channel: StreamChannel): void {
+    this.#channel = channel
+    if (this.#early !== null) {
+      channel.write(formatEvent(this.#early))
+      this.#finish()
+      return
+    }
+    if (this.#isDone) {
+      channel.end()
+      return
+    }
+    this.#streams.add(this)
+    channel.write(this.#greeting)
+  }
+
+  fire(event: TreeEvent): void {
+    if (this.#channel === null) {
+      this.#early = event
+      return
+    }
+    this.#channel.write(formatEvent(event))
+    this.#finish()
+  }
+
+  close(): void {
+    if (this.#isDone) return
+    this.#isDone = true
+    this.#release()
+    this.#streams.delete(this)
+  }
+
+  /** Ends the stream (shutdown): clients reconnect elsewhere with Last-Event-ID. */
+  end(): void {
+    this.#finish()
+  }
+
+  ping(bufferBytesMax: number): void {
+    const channel = this.#channel
+    if (channel === null || this.#isDone) return
+    if (channel.queuedBytes > bufferBytesMax) {
+      // It stopped reading: cut it off rather than let bytes pile up.
+      this.close()
+      channel.destroy()
+      return
+    }
+    channel.write(keepalive)
+  }
+
+  #finish(): void {
+    if (this.#isDone) return
+    this.close()
+    this.#channel?.end()
+  }
+}
+
 export class WatchStreams {
   readonly #deps: ApiDeps
-  readonly #open = new Set<OpenStream>()
+  readonly #open = new Set<WatchStream>()
   readonly #keepalive: Timer
 
   constructor(deps: ApiDeps) {
@@ -48,79 +113,19 @@ export class WatchStreams {
     return this.#open.size
   }
 
-  async open(c: Ctx, path: string, query: Query): Promise<Response> {
+  open(req: HttpRequest, path: string, query: Query): Reply | Promise<Reply> {
     const deps = this.#deps
     const kind = watchKind(queryValue(query, 'watch'))
-    const since = sinceZxid(c, query)
-    if (since !== null) await deps.replica.waitForApplied(since, deps.config.readWaitMsMax)
-
-    let stream: OpenStream | null = null
-    const sink = {
-      // Events only fire from a later apply, never while arm() runs, so the
-      // stream exists by then.
-      fire: (event: TreeEvent) => {
-        assert(stream !== null, 'a watch fired before its stream was opened')
-        stream.controller.enqueue(encoder.encode(formatEvent(event)))
-        stream.finish()
-      },
+    const since = sinceZxid(req, query)
+    if (since !== null && since > deps.replica.appliedZxid) {
+      return deps.replica.waitForApplied(since, deps.config.readWaitMsMax).then(() => this.#arm(req, path, kind, since))
     }
-    const result = deps.watches.arm({ path, kind, sinceZxid: since, clientKey: clientAddress(c) }, sink, deps.replica.tree)
-    const headers = {
-      'content-type': 'text/event-stream',
-      'cache-control': 'no-cache',
-      'x-accel-buffering': 'no',
-      'herd-zxid': String(result.armedZxid),
-    }
-    if (result.type === 'fired') return new Response(formatEvent(result.event), { status: 200, headers })
-    if (c.req.method === 'HEAD') {
-      // Nothing reads a HEAD body, so nothing would ever cancel the stream and
-      // free the watch: answer the headers a GET would get, and free it now.
-      result.release()
-      return new Response(null, { status: 200, headers })
-    }
-
-    const socket = c.env?.incoming?.socket
-    const release = result.release
-    const open = this.#open
-    let isDone = false
-    const body = new ReadableStream<Uint8Array>(
-      {
-        start(controller) {
-          const opened: OpenStream = {
-            controller,
-            finish() {
-              if (isDone) return
-              isDone = true
-              release()
-              open.delete(opened)
-              controller.close()
-            },
-            cut() {
-              opened.finish()
-              socket?.destroy()
-            },
-          }
-          stream = opened
-          open.add(opened)
-          controller.enqueue(encoder.encode(`: watching ${kind} of ${JSON.stringify(path)} from zxid ${result.armedZxid}\n\n`))
-        },
-        cancel() {
-          // The client went away (or the response was torn down): free the watch now.
-          if (isDone) return
-          isDone = true
-          release()
-          if (stream !== null) open.delete(stream)
-        },
-      },
-      new ByteLengthQueuingStrategy({ highWaterMark: 0 }),
-    )
-    c.req.raw.signal.addEventListener('abort', () => body.cancel().catch(() => {}), { once: true })
-    return new Response(body, { status: 200, headers })
+    return this.#arm(req, path, kind, since)
   }
 
-  /** Ends every open stream (shutdown): clients reconnect elsewhere with Last-Event-ID. */
+  /** Ends every open stream (shutdown). */
   closeAll(): void {
-    for (const stream of [...this.#open]) stream.finish()
+    for (const stream of [...this.#open]) stream.end()
   }
 
   stop(): void {
@@ -128,17 +133,30 @@ export class WatchStreams {
     this.closeAll()
   }
 
+  #arm(req: HttpRequest, path: string, kind: WatchKind, since: number | null): Reply {
+    const deps = this.#deps
+    const stream = new WatchStream(this.#open)
+    const result = deps.watches.arm({ path, kind, sinceZxid: since, clientKey: req.remoteAddress }, stream, deps.replica.tree)
+    const headers = {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+      'herd-zxid': String(result.armedZxid),
+    }
+    if (result.type === 'fired') return { status: 200, headers, body: formatEvent(result.event) }
+    if (req.method === 'HEAD') {
+      // Nothing reads a HEAD body, so nothing would ever end the stream and
+      // free the watch: answer the headers a GET would get, and free it now.
+      result.release()
+      return { status: 200, headers, body: null }
+    }
+    stream.armed(result.release, `: watching ${kind} of ${JSON.stringify(path)} from zxid ${result.armedZxid}\n\n`)
+    return { status: 200, headers, body: stream }
+  }
+
   #ping(): void {
     const bufferMax = this.#deps.config.watchBufferBytesMax
-    for (const stream of [...this.#open]) {
-      const queued = -(stream.controller.desiredSize ?? 0)
-      if (queued > bufferMax) {
-        // It stopped reading: cut it off rather than let bytes pile up.
-        stream.cut()
-        continue
-      }
-      stream.controller.enqueue(keepaliveBytes)
-    }
+    for (const stream of [...this.#open]) stream.ping(bufferMax)
   }
 }
 
@@ -149,9 +167,9 @@ function watchKind(value: string | undefined): WatchKind {
 }
 
 /** The zxid to watch from: ?zxid, else Last-Event-ID (they must agree when both are sent), else null. */
-function sinceZxid(c: Ctx, query: Query): number | null {
+function sinceZxid(req: HttpRequest, query: Query): number | null {
   const fromQuery = integerParam(query, 'zxid', 0, Number.MAX_SAFE_INTEGER)
-  const header = c.req.header('last-event-id')
+  const header = req.header('last-event-id')
   const fromHeader = header === undefined || header.trim() === '' ? undefined : integer(header.trim(), 'Last-Event-ID', 0, Number.MAX_SAFE_INTEGER)
   if (fromQuery !== undefined && fromHeader !== undefined && fromQuery !== fromHeader) {
     throw new HerdError('BadArguments', `zxid (${fromQuery}) and Last-Event-ID (${fromHeader}) disagree`)
