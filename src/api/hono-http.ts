@@ -2,32 +2,56 @@
 // the Hono app with this adapter, which in-process tests drive with
 // app.request() and the client port uses for everything but /znodes.
 import type { IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Context } from 'hono'
-import { isStreamBody, splitTarget, type HttpRequest, type Reply, type StreamBody } from './http.ts'
+import { isStreamBody, splitTarget, type HttpRequest, type Reply, type StreamBody, type Target } from './http.ts'
 
 export type Env = { Bindings: { incoming?: IncomingMessage } }
 export type Ctx = Context<Env>
 
+/** A class, like NodeRequest, so no getter is allocated per request. */
+class HonoRequest implements HttpRequest {
+  readonly method: string
+  readonly target: Target
+  readonly incoming: IncomingMessage | null
+  readonly #c: Ctx
+
+  constructor(c: Ctx) {
+    this.#c = c
+    this.method = c.req.method
+    this.incoming = c.env?.incoming ?? null
+    if (this.incoming !== null) {
+      this.target = splitTarget(this.incoming.url ?? '/')
+    } else {
+      // In-process requests: the Request's URL is all there is.
+      const url = new URL(c.req.url)
+      this.target = { pathname: url.pathname, search: url.search.slice(1) }
+    }
+  }
+
+  header(name: string): string | undefined {
+    return this.#c.req.header(name)
+  }
+
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return this.#c.req.arrayBuffer()
+  }
+
+  get remoteAddress(): string {
+    return this.incoming?.socket.remoteAddress ?? 'in-process'
+  }
+
+  get signal(): AbortSignal {
+    return this.#c.req.raw.signal
+  }
+
+  get socket(): Socket | null {
+    return this.incoming?.socket ?? null
+  }
+}
+
 export function honoRequest(c: Ctx): HttpRequest {
-  const incoming = c.env?.incoming ?? null
-  let target = incoming === null ? null : splitTarget(incoming.url ?? '/')
-  if (target === null) {
-    // In-process requests: the Request's URL is all there is.
-    const url = new URL(c.req.url)
-    target = { pathname: url.pathname, search: url.search.slice(1) }
-  }
-  return {
-    method: c.req.method,
-    target,
-    header: (name) => c.req.header(name),
-    incoming,
-    arrayBuffer: () => c.req.arrayBuffer(),
-    remoteAddress: incoming?.socket.remoteAddress ?? 'in-process',
-    get signal() {
-      return c.req.raw.signal
-    },
-    socket: incoming?.socket ?? null,
-  }
+  return new HonoRequest(c)
 }
 
 const encoder = new TextEncoder()

@@ -40,6 +40,9 @@ export async function startClientServer(api: Api, config: Config, log: Logger, a
       return problemResponse(isRequestError ? new HerdError('BadArguments', `malformed request: ${error.message}`) : new HerdError('SystemError', 'internal error'), appliedZxid())
     },
   })
+  const serve = (req: IncomingMessage, res: ServerResponse): void => {
+    if (!api.serveNode(req, res)) void listener(req, res)
+  }
   const server = createServer(
     {
       headersTimeout: config.headersTimeoutMs,
@@ -57,9 +60,7 @@ export async function startClientServer(api: Api, config: Config, log: Logger, a
         writeProblem(res, refusal, appliedZxid())
         return
       }
-      inTurn(req, res, () => {
-        if (!api.serveNode(req, res)) void listener(req, res)
-      })
+      inTurn(req, res, serve)
     },
   )
   server.maxHeadersCount = config.headersCountMax
@@ -88,7 +89,7 @@ export async function startClientServer(api: Api, config: Config, log: Logger, a
     const reply = rawProblemResponse(new HerdError(code, detail), appliedZxid())
     // Requests received whole are owed their answers first; the one still
     // arriving (if any) is the one this error is about.
-    const waitingOn = [...(laneOf(socket)?.open ?? [])].filter((res) => res.req.complete)
+    const waitingOn = laneOf(socket).started.filter((res) => !isDone(res) && res.req.complete)
     if (waitingOn.length === 0) {
       socket.end(reply)
       return
@@ -142,25 +143,39 @@ export async function startClientServer(api: Api, config: Config, log: Logger, a
   }
 }
 
-/** A connection's requests that are started and not yet answered, and those not started yet. */
+interface Waiting {
+  readonly isSafe: boolean
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  readonly start: (req: IncomingMessage, res: ServerResponse) => void
+}
+
+/** A connection's requests: started and not yet written out, and those waiting for their turn. */
 interface Lane {
-  running: number
-  runningUnsafe: number
-  readonly waiting: Array<{ readonly isSafe: boolean; start(): void }>
-  /** Started and not yet closed, so that an error reply can wait its turn. */
-  readonly open: Set<ServerResponse>
+  /** Started, oldest first; dropped once fully written. */
+  started: ServerResponse[]
+  readonly waiting: Waiting[]
+  /** The last Host value found valid on this connection. */
+  host: string | null
 }
 
 // Kept on the socket and the response themselves: this runs for every
 // request, and a property is cheaper than a WeakMap lookup or a closure.
 const laneKey = Symbol('herd.lane')
-const isSafeKey = Symbol('herd.isSafe')
-type WithLane = { [laneKey]?: Lane }
-type WithSafety = { [isSafeKey]?: boolean }
+const unsafeKey = Symbol('herd.unsafe')
+const drainsKey = Symbol('herd.drains')
+type LaneSocket = Socket & { [laneKey]?: Lane }
+type Turn = ServerResponse & { [unsafeKey]?: boolean; [drainsKey]?: boolean }
 const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS'])
 
-function laneOf(socket: Socket): Lane | undefined {
-  return (socket as WithLane)[laneKey]
+function laneOf(socket: Socket): Lane {
+  const laneSocket = socket as LaneSocket
+  let lane = laneSocket[laneKey]
+  if (lane === undefined) {
+    lane = { started: [], waiting: [], host: null }
+    laneSocket[laneKey] = lane
+  }
+  return lane
 }
 
 /**
@@ -171,51 +186,59 @@ function laneOf(socket: Socket): Lane | undefined {
  * told the write succeeded. Safe requests may run side by side; none starts
  * while an earlier unsafe one is unanswered, and an unsafe one starts only
  * when every earlier one is answered. A connection without pipelining
- * starts every request at once.
+ * starts every request at once, and pays for no listener: a response is
+ * only watched when a later request has to wait for it.
  */
-function inTurn(req: IncomingMessage, res: ServerResponse, start: () => void): void {
-  const socket = req.socket as Socket & WithLane
-  let lane = socket[laneKey]
-  if (lane === undefined) {
-    lane = { running: 0, runningUnsafe: 0, waiting: [], open: new Set() }
-    socket[laneKey] = lane
-  }
+function inTurn(req: IncomingMessage, res: ServerResponse, start: (req: IncomingMessage, res: ServerResponse) => void): void {
+  const lane = laneOf(req.socket)
   const isSafe = safeMethods.has(req.method ?? '')
-  ;(res as ServerResponse & WithLane & WithSafety)[laneKey] = lane
-  ;(res as ServerResponse & WithSafety)[isSafeKey] = isSafe
+  ;(res as Turn)[unsafeKey] = !isSafe
+  prune(lane)
   if (lane.waiting.length === 0 && mayStart(lane, isSafe)) {
-    begin(lane, res, isSafe)
-    start()
-  } else {
-    const waitingLane = lane
-    lane.waiting.push({
-      isSafe,
-      start: () => {
-        begin(waitingLane, res, isSafe)
-        start()
-      },
-    })
+    lane.started.push(res)
+    start(req, res)
+    return
+  }
+  lane.waiting.push({ isSafe, req, res, start })
+  watchStarted(lane)
+}
+
+/** Starts every waiting request whose turn has come; watches what still blocks the rest. */
+function drain(lane: Lane): void {
+  prune(lane)
+  while (lane.waiting.length > 0 && mayStart(lane, (lane.waiting[0] as Waiting).isSafe)) {
+    const next = lane.waiting.shift() as Waiting
+    lane.started.push(next.res)
+    next.start(next.req, next.res)
+  }
+  if (lane.waiting.length > 0) watchStarted(lane)
+}
+
+function watchStarted(lane: Lane): void {
+  for (const started of lane.started as Turn[]) {
+    if (started[drainsKey] === true) continue
+    started[drainsKey] = true
+    started.once('finish', () => drain(lane)).once('close', () => drain(lane))
   }
 }
 
-function begin(lane: Lane, res: ServerResponse, isSafe: boolean): void {
-  lane.running++
-  if (!isSafe) lane.runningUnsafe++
-  lane.open.add(res)
-  res.on('close', endTurn)
+/** Forgets responses fully written out (or abandoned). */
+function prune(lane: Lane): void {
+  if (lane.started.length === 0) return
+  if (lane.started.some(isDone)) lane.started = lane.started.filter((res) => !isDone(res))
 }
 
-/** A response closed: its turn is over, and the next waiting requests may start. */
-function endTurn(this: ServerResponse & WithLane & WithSafety): void {
-  const lane = this[laneKey] as Lane
-  lane.running--
-  if (this[isSafeKey] !== true) lane.runningUnsafe--
-  lane.open.delete(this)
-  while (lane.waiting.length > 0 && mayStart(lane, (lane.waiting[0] as { isSafe: boolean }).isSafe)) (lane.waiting.shift() as { start(): void }).start()
+function isDone(res: ServerResponse): boolean {
+  return res.writableFinished || res.destroyed
 }
 
+/** A response counts as answered once it ended: the write it answers has been applied. */
 function mayStart(lane: Lane, isSafe: boolean): boolean {
-  return isSafe ? lane.runningUnsafe === 0 : lane.running === 0
+  for (const started of lane.started as Turn[]) {
+    if (started.writableEnded) continue
+    if (!isSafe || started[unsafeKey] === true) return false
+  }
+  return true
 }
 
 /**
@@ -228,8 +251,13 @@ function refuseFraming(req: IncomingMessage): HerdError | null {
   const host = req.headers.host
   if (host === undefined) {
     if (req.httpVersion === '1.1') return new HerdError('BadArguments', 'an HTTP/1.1 request needs a Host header')
-  } else if (!isValidHost(host)) {
-    return new HerdError('BadArguments', `the Host header ${JSON.stringify(host.slice(0, 64))} is not a host[:port]`)
+  } else {
+    // Clients send the same Host on every request of a connection: check it once.
+    const lane = laneOf(req.socket)
+    if (lane.host !== host) {
+      if (!isValidHost(host)) return new HerdError('BadArguments', `the Host header ${JSON.stringify(host.slice(0, 64))} is not a host[:port]`)
+      lane.host = host
+    }
   }
   const transfer = req.headers['transfer-encoding']
   if (transfer !== undefined && transfer.trim().toLowerCase() !== 'chunked') {
