@@ -53,6 +53,8 @@ declare module '@nxtedition/rocksdb' {
     constructor(location: string, options: { readonly keyEncoding: 'buffer'; readonly valueEncoding: 'buffer' })
     readonly status: 'opening' | 'open' | 'closing' | 'closed'
     readonly location: string
+    /** The native database pointer, for opening the same database in a worker thread (binding.db_init). */
+    readonly handle: bigint
     open(options?: RocksOpenOptions): Promise<void>
     close(): Promise<void>
     batch(): RocksBatch

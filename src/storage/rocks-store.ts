@@ -15,6 +15,8 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { RocksLevel, type RocksBatch } from '@nxtedition/rocksdb'
 import { assert } from '../assert.ts'
 import { assertAppendable } from './append-rules.ts'
+import type { Op } from './append-ops.ts'
+import { AppendWriter } from './append-writer.ts'
 import { HerdError } from '../errors.ts'
 import {
   corrupt,
@@ -52,11 +54,14 @@ export interface RocksStoreOptions {
   readonly cacheBytesMax?: number
   /** Bytes of snapshot chunks per write batch: bounds the memory a save holds and how long one write blocks. */
   readonly snapshotBatchBytesMax?: number
+  /** Make synced appends durable on a worker thread (append-writer.ts), so the caller's thread is not blocked. */
+  readonly syncInWorker?: boolean
 }
 
 export const rocksStoreDefaults = Object.freeze({
   cacheBytesMax: 16 * MiB,
   snapshotBatchBytesMax: 8 * MiB,
+  syncInWorker: true,
 }) satisfies Required<RocksStoreOptions>
 
 /** Keys per MultiGet while reading entries: small first, since bytesMax often stops a read early. */
@@ -82,7 +87,8 @@ export async function openRocksStore(dir: string, options: RocksStoreOptions = {
   }
   try {
     const recovered = await recover(db, dir, settings.cacheBytesMax)
-    return new RocksStore(db, dir, recovered, settings.snapshotBatchBytesMax)
+    const writer = settings.syncInWorker ? new AppendWriter(db.handle) : null
+    return new RocksStore(db, dir, recovered, settings.snapshotBatchBytesMax, writer)
   } catch (error) {
     await db.close()
     throw error
@@ -221,9 +227,12 @@ class RocksStore implements LogStore {
   /** The error of a write that failed; from then on every write is refused. */
   private failure: unknown = null
   private closed = false
+  /** Synced appends that truncate nothing go through it; null: everything on this thread. */
+  private readonly writer: AppendWriter | null
 
-  constructor(db: RocksLevel, dir: string, recovered: Recovered, snapshotBatchBytesMax: number) {
+  constructor(db: RocksLevel, dir: string, recovered: Recovered, snapshotBatchBytesMax: number, writer: AppendWriter | null) {
     this.db = db
+    this.writer = writer
     this.dir = dir
     this.snapshotBatchBytesMax = snapshotBatchBytesMax
     this.logStart = recovered.logStart
@@ -305,6 +314,10 @@ class RocksStore implements LogStore {
   append(entries: readonly LogRecord[], hardState: HardState | null, sync: boolean): Promise<void> {
     return this.enqueue(async () => {
       this.assertAppendable(entries)
+      if (this.writer !== null && sync && entries.length > 0 && (entries[0] as LogRecord).index === this.terms.lastIndex() + 1) {
+        await this.appendInWorker(this.writer, entries, hardState)
+        return
+      }
       const batch = this.db.batch()
       const records: LogRecord[] = []
       for (const entry of entries) {
@@ -339,6 +352,34 @@ class RocksStore implements LogStore {
       }
       if (hardState !== null) this.hardStateSaved = Object.freeze({ ...hardState })
     })
+  }
+
+  /**
+   * A synced append that only adds entries, made durable off this thread.
+   * Nothing on disk is deleted, so while it is in flight every entry this
+   * store reports is still there; the new ones are reported once durable.
+   */
+  private async appendInWorker(writer: AppendWriter, entries: readonly LogRecord[], hardState: HardState | null): Promise<void> {
+    const ops: Op[] = []
+    const records: LogRecord[] = []
+    for (const entry of entries) {
+      const key = entryKey(entry.index)
+      const value = encodeEntry(key, entry.term, entry.data)
+      ops.push({ key, value })
+      records.push(Object.freeze({ index: entry.index, term: entry.term, data: entryData(value) }))
+    }
+    if (hardState !== null) ops.push({ key: hardStateKey, value: encodeHardState(hardState) })
+    try {
+      await writer.write(ops, true)
+    } catch (error) {
+      this.failure = error
+      throw new HerdError('SystemError', `storage write failed in ${this.dir}: ${String(error)}`, { cause: String(error) })
+    }
+    for (const record of records) {
+      this.terms.push(record.index, record.term)
+      this.cache.push(record)
+    }
+    if (hardState !== null) this.hardStateSaved = Object.freeze({ ...hardState })
   }
 
   private assertAppendable(entries: readonly LogRecord[]): void {
@@ -457,6 +498,7 @@ class RocksStore implements LogStore {
     if (this.closed) return
     this.closed = true
     await this.writes
+    await this.writer?.close()
     await this.db.close()
   }
 
