@@ -16,6 +16,7 @@
 // indexed by path, and answers such a watch from them at once; a zxid older
 // than what it still holds is refused (Compacted) rather than guessed.
 import { HerdError } from '../errors.ts'
+import { EventHistory } from './history.ts'
 import type { Applied, Entry, TreeEvent, TreeEventType, TreeReader } from '../tree/index.ts'
 
 export type WatchKind = 'data' | 'exists' | 'children'
@@ -54,12 +55,6 @@ export interface WatchRegistryOptions {
   readonly watchHistoryMax: number
 }
 
-interface PathEvents {
-  readonly events: TreeEvent[]
-  /** Index of the oldest event still held; slots before it are forgotten. */
-  head: number
-}
-
 interface Watch {
   readonly key: string
   readonly clientKey: string
@@ -73,18 +68,12 @@ export class WatchRegistry {
   readonly #watches = new Map<string, Set<Watch>>()
   readonly #perClient = new Map<string, number>()
   #count = 0
-  /** Recent events, oldest first, as a ring of watchHistoryMax slots. */
-  readonly #ring: Array<TreeEvent | undefined>
-  #ringStart = 0
-  #ringSize = 0
-  /** path -> its events still in the ring, oldest first (from `head`). */
-  readonly #byPath = new Map<string, PathEvents>()
-  /** Every event with a zxid above this is in the history; null until the first event. */
-  #horizon: number | null = null
+  /** Recent events, to answer a watch armed at an older zxid. */
+  readonly #history: EventHistory
 
   constructor(options: WatchRegistryOptions) {
     this.#options = options
-    this.#ring = new Array<TreeEvent | undefined>(options.watchHistoryMax)
+    this.#history = new EventHistory(options.watchHistoryMax)
   }
 
   get count(): number {
@@ -93,9 +82,9 @@ export class WatchRegistry {
 
   /** The replica's applied-entry listener. */
   readonly onApplied = (entry: Entry, applied: Applied): void => {
-    if (this.#horizon === null) this.#horizon = entry.zxid - 1
+    this.#history.startAfter(entry.zxid - 1)
     for (const event of applied.events) {
-      this.#remember(event)
+      this.#history.remember(event)
       for (const kind of firedKinds[event.type]) this.#fire(`${kind} ${event.path}`, event)
     }
   }
@@ -104,12 +93,13 @@ export class WatchRegistry {
     const applied = tree.zxid
     const since = request.sinceZxid ?? applied
     if (since > applied) throw new HerdError('BadArguments', `zxid ${since} is ahead of this replica (applied ${applied})`)
-    const horizon = this.#horizon ?? applied
+    const horizon = this.#history.horizon ?? applied
     if (since < horizon) {
       throw new HerdError('Compacted', `zxid ${since} is older than the oldest event this replica keeps (${horizon}); read again and watch from the new zxid`)
     }
     if (since < applied) {
-      const missed = this.#firstSince(request.path, request.kind, since)
+      const kind = request.kind
+      const missed = this.#history.firstSince(request.path, since, (type) => firedKinds[type].includes(kind))
       if (missed !== undefined) return { type: 'fired', event: missed, armedZxid: since }
     }
     if (request.kind !== 'exists' && tree.exists(request.path) === undefined) {
@@ -156,59 +146,5 @@ export class WatchRegistry {
     const perClient = (this.#perClient.get(watch.clientKey) ?? 1) - 1
     if (perClient === 0) this.#perClient.delete(watch.clientKey)
     else this.#perClient.set(watch.clientKey, perClient)
-  }
-
-  #firstSince(path: string, kind: WatchKind, since: number): TreeEvent | undefined {
-    const held = this.#byPath.get(path)
-    if (held === undefined) return undefined
-    const { events } = held
-    // Events are in zxid order: find the first after `since` by binary search.
-    let lo = held.head
-    let hi = events.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if ((events[mid] as TreeEvent).zxid <= since) lo = mid + 1
-      else hi = mid
-    }
-    for (let i = lo; i < events.length; i++) {
-      const event = events[i] as TreeEvent
-      if (firedKinds[event.type].includes(kind)) return event
-    }
-    return undefined
-  }
-
-  #remember(event: TreeEvent): void {
-    const capacity = this.#options.watchHistoryMax
-    if (capacity === 0) {
-      this.#horizon = event.zxid
-      return
-    }
-    if (this.#ringSize === capacity) this.#forgetOldest()
-    this.#ring[(this.#ringStart + this.#ringSize) % capacity] = event
-    this.#ringSize++
-    let held = this.#byPath.get(event.path)
-    if (held === undefined) {
-      held = { events: [], head: 0 }
-      this.#byPath.set(event.path, held)
-    }
-    held.events.push(event)
-  }
-
-  #forgetOldest(): void {
-    const capacity = this.#options.watchHistoryMax
-    const oldest = this.#ring[this.#ringStart] as TreeEvent
-    this.#ring[this.#ringStart] = undefined
-    this.#ringStart = (this.#ringStart + 1) % capacity
-    this.#ringSize--
-    this.#horizon = Math.max(this.#horizon ?? 0, oldest.zxid)
-    const held = this.#byPath.get(oldest.path) as PathEvents
-    held.head++
-    if (held.head === held.events.length) {
-      this.#byPath.delete(oldest.path)
-    } else if (held.head > 1024 && held.head * 2 > held.events.length) {
-      // Drop the forgotten prefix now and then, so a hot path's array stays bounded.
-      held.events.splice(0, held.head)
-      held.head = 0
-    }
   }
 }
