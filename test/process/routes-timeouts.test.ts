@@ -42,14 +42,20 @@ it('late writes of every kind are 504 OperationTimeout, and the replica and its 
   }
   for (const [, reply] of replies.filter(([, r]) => r.status === 504)) expect(reply.json.code).toBe('OperationTimeout')
 
-  // The replica still answers and writes.
-  expect((await call(base, 'PUT', '/znodes/late/after', { body: 'x' })).status).toBe(201)
+  // The replica still answers and writes, once the late writes it kept have
+  // drained (they are still written, one sync each, behind the burst).
+  let after = 0
+  for (let attempt = 0; attempt < 50 && after !== 201 && after !== 200; attempt++) {
+    after = (await call(base, 'PUT', '/znodes/late/after', { body: 'x' })).status
+    if (after === 504) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  expect([200, 201]).toContain(after)
   const before = (await call(base, 'GET', '/cluster')).json
   // And its log on disk is whole: a restart replays it to the same tree.
   const restarted = await (nodes[0] as NodeProcess).restart()
   nodes.push(restarted)
-  const after = (await call(restarted.url, 'GET', '/cluster')).json
-  expect({ appliedZxid: after.appliedZxid, digest: after.digest, znodes: after.znodes }).toEqual({
+  const status = (await call(restarted.url, 'GET', '/cluster')).json
+  expect({ appliedZxid: status.appliedZxid, digest: status.digest, znodes: status.znodes }).toEqual({
     appliedZxid: before.appliedZxid,
     digest: before.digest,
     znodes: before.znodes,
