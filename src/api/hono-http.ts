@@ -69,8 +69,9 @@ function webStream(body: StreamBody): ReadableStream<Uint8Array> {
       start(controller) {
         body.open({
           write: (chunk) => controller.enqueue(encoder.encode(chunk)),
-          end: () => {
+          end: (last) => {
             isEnded = true
+            if (last !== undefined) controller.enqueue(encoder.encode(last))
             controller.close()
           },
           destroy: () => {

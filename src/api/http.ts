@@ -35,8 +35,8 @@ export interface HttpRequest {
 /** Where a streamed reply writes; each adapter provides one over its transport. */
 export interface StreamChannel {
   write(chunk: string): void
-  /** Ends the reply after what was written. */
-  end(): void
+  /** Ends the reply after what was written (and `last`, in the same write). */
+  end(last?: string): void
   /** Drops the connection at once. */
   destroy(): void
   /** Bytes written but not yet taken by the client. */

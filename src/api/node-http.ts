@@ -64,7 +64,7 @@ export function sendNode(res: ServerResponse, reply: Reply): void {
     res.end(body ?? undefined)
     return
   }
-  res.flushHeaders()
+  // No flushHeaders(): the stream's first write carries the headers with it.
   body.open(new NodeChannel(res, body))
 }
 
@@ -84,9 +84,10 @@ class NodeChannel implements StreamChannel {
     this.#res.write(chunk)
   }
 
-  end(): void {
+  end(last?: string): void {
     this.#isEnded = true
-    this.#res.end()
+    if (last === undefined) this.#res.end()
+    else this.#res.end(last)
   }
 
   destroy(): void {

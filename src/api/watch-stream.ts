@@ -47,8 +47,7 @@ class WatchStream implements StreamBody, WatchSink {
   open(channel: StreamChannel): void {
     this.#channel = channel
     if (this.#early !== null) {
-      channel.write(formatEvent(this.#early))
-      this.#finish()
+      this.#finish(formatEvent(this.#early))
       return
     }
     if (this.#isDone) {
@@ -64,8 +63,7 @@ class WatchStream implements StreamBody, WatchSink {
       this.#early = event
       return
     }
-    this.#channel.write(formatEvent(event))
-    this.#finish()
+    this.#finish(formatEvent(event))
   }
 
   close(): void {
@@ -92,10 +90,10 @@ class WatchStream implements StreamBody, WatchSink {
     channel.write(keepalive)
   }
 
-  #finish(): void {
+  #finish(last?: string): void {
     if (this.#isDone) return
     this.close()
-    this.#channel?.end()
+    this.#channel?.end(last)
   }
 }
 

@@ -17,10 +17,13 @@
 // CPU is reported.
 //
 // Watch streams: test/bench/watchers.ts (a child process) opens
-// --watch-streams SSE data watches spread over the 1,000 write keys and
-// re-arms each one as it fires; once all are open, the write workload runs at
-// --watch-conns connections and the figures are shown next to the same
-// workload without watches, with the number of events delivered.
+// --watch-streams SSE data watches, twice: first over the 1,000 read keys,
+// which the write workload never touches (the streams stay open and idle:
+// open streams must not slow writes down), then over the 1,000 write keys,
+// re-arming each one as it fires (every write notifies). Once all are open,
+// the write workload runs at --watch-conns connections and the figures are
+// shown next to the same workload without watches, with the number of events
+// delivered.
 //
 // ZooKeeper: if /usr/share/java/zookeeper.jar and java are there (and not
 // --no-zk), the anchors' zk-cluster.sh start1 starts a standalone server
@@ -54,6 +57,8 @@ const zkJar = '/usr/share/java/zookeeper.jar'
 const zkServers = '127.0.0.1:22181'
 const zkPidFile = join(anchorsState, 'zk-1.pid')
 const writeKeys = 1000
+/** The read keys (NKEYS in the anchors' workload.lua), which the write workload never touches. */
+const readKeys = 1000
 const fdLimit = 65536
 
 // ------------------------------------------------------------------ options
@@ -383,7 +388,16 @@ function zkRow(workload: string, conns: number, fields: Record<string, string> |
   }
 }
 
+/**
+ * Where the watches sit: on the read keys, which the write workload never
+ * touches (the streams stay open and idle: what do open streams cost a
+ * write?), or on the write keys, so that every write fires watches that are
+ * re-armed at once (what does notification cost?).
+ */
+type Placement = 'idle' | 'firing'
+
 interface WatchRun {
+  readonly placement: Placement
   readonly streams: number
   readonly conns: number
   readonly gapless: boolean
@@ -405,7 +419,7 @@ interface WatchRun {
 
 const rows: Row[] = []
 const notes: string[] = []
-let watchRun: WatchRun | null = null
+const watchRuns: WatchRun[] = []
 let zkSkipped: string | null = null
 
 // ------------------------------------------------------------------ herd
@@ -537,7 +551,10 @@ async function benchHerd(): Promise<void> {
       baseline = herdRow('write', watchConns, r.fields, r.failure)
       await sleep(1000)
     }
-    watchRun = await benchWatches(herd, baseline)
+    for (const placement of ['idle', 'firing'] as const) {
+      watchRuns.push(await benchWatches(herd, baseline, placement))
+      await sleep(1000)
+    }
   }
 
   if (herdChild !== null) {
@@ -568,9 +585,9 @@ class Watchers {
   #buffer = ''
   stderr = ''
 
-  constructor(target: string) {
+  constructor(target: string, prefix: string, keys: number) {
     if (interrupted) throw new Error('interrupted')
-    const args = [watchersScript, '--target', target, '--streams', String(watchStreams), '--keys', String(writeKeys), '--prefix', '/anchors/w', '--max-seconds', String(duration * 4 + 600)]
+    const args = [watchersScript, '--target', target, '--streams', String(watchStreams), '--keys', String(keys), '--prefix', prefix, '--max-seconds', String(duration * 4 + 600)]
     if (opts['watch-gapless']) args.push('--gapless')
     const [command, wrapped] = withFdLimit(nodeBinary, args)
     this.child = spawn(command, wrapped, { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] })
@@ -616,11 +633,12 @@ async function stopWatchers(child: ChildProcess): Promise<void> {
   if (watcherChild === child) watcherChild = null
 }
 
-async function benchWatches(herd: Herd, baseline: Row | null): Promise<WatchRun> {
-  log(`watch: opening ${watchStreams} SSE data watches over the ${writeKeys} write keys`)
-  const watchers = new Watchers(herd.target)
+async function benchWatches(herd: Herd, baseline: Row | null, placement: Placement): Promise<WatchRun> {
+  const [prefix, keys, what] = placement === 'idle' ? ['/anchors/r', readKeys, 'read keys (never written)'] : ['/anchors/w', writeKeys, 'write keys']
+  log(`watch (${placement}): opening ${watchStreams} SSE data watches over the ${keys} ${what}`)
+  const watchers = new Watchers(herd.target, prefix, keys)
   watcherChild = watchers.child
-  const base = { streams: watchStreams, conns: watchConns, gapless: opts['watch-gapless'], baseline }
+  const base = { placement, streams: watchStreams, conns: watchConns, gapless: opts['watch-gapless'], baseline }
   const empty = { openAfter: null, withWatches: null, events: null, eventsPerSec: null, rearms: null, watchErrors: null, reconnects: null, lagP50Ms: null, lagP99Ms: null, lagMaxMs: null, cpuWatchers: null }
   try {
     const deadline = Date.now() + 90_000
@@ -644,7 +662,7 @@ async function benchWatches(herd: Herd, baseline: Row | null): Promise<WatchRun>
     const secs = (Date.now() - t0) / 1000
     const ticks1 = cpuTicks(pid)
     const after = await watchers.command('status')
-    record(`system=herd nodes=1 variant=write-watch${watchStreams} conf=c${watchConns}`, `${r.raw} | WATCH ${JSON.stringify(after)}`)
+    record(`system=herd nodes=1 variant=write-watch${watchStreams}-${placement} conf=c${watchConns}`, `${r.raw} | WATCH ${JSON.stringify(after)}`)
     const withWatches = herdRow('write', watchConns, r.fields, r.failure)
     const run: WatchRun = {
       ...base,
@@ -843,31 +861,36 @@ function report(meta: Record<string, string>): string {
     for (const row of failures) lines.push(`* ${row.system} ${row.workload} ${row.label}: ${row.failure}`)
   }
 
-  if (watchRun !== null) {
-    const w: WatchRun = watchRun
+  if (watchRuns.length > 0) {
+    const first = watchRuns[0] as WatchRun
     lines.push('')
-    lines.push(`### Writes with ${w.streams.toLocaleString('en-US')} open watch streams (${w.conns} connections)`)
+    lines.push(`### Writes with ${first.streams.toLocaleString('en-US')} open watch streams (${first.conns} connections)`)
     lines.push('')
-    if (w.failure !== undefined) lines.push(`Watch run failed: ${w.failure}`)
+    for (const w of watchRuns) if (w.failure !== undefined) lines.push(`Watch run (${w.placement}) failed: ${w.failure}`)
     lines.push('| run | writes/s | p50 ms | p99 ms | server CPU % | watcher CPU % | watch events | events/s | streams open before / after | notification lag p50 / p99 / max ms |')
     lines.push('|---|---|---|---|---|---|---|---|---|---|')
-    const b = w.baseline
+    const b = first.baseline
     if (b !== null) lines.push(`| no watches | ${fmtInt(b.rps)} | ${fmtMs(b.p50Ms)} | ${fmtMs(b.p99Ms)} | ${b.cpuServer ?? '–'} | – | – | – | – | – |`)
-    const x = w.withWatches
-    if (x !== null) {
+    for (const w of watchRuns) {
+      const x = w.withWatches
+      if (x === null) continue
+      const label = w.placement === 'idle' ? 'streams open, idle (on keys not written)' : 'streams firing (on the written keys, re-armed)'
       lines.push(
-        `| ${w.streams.toLocaleString('en-US')} watch streams | ${fmtInt(x.rps)} | ${fmtMs(x.p50Ms)} | ${fmtMs(x.p99Ms)} | ${x.cpuServer ?? '–'} | ${w.cpuWatchers ?? '–'} | ${fmtInt(w.events)} | ${fmtInt(w.eventsPerSec)} | ${w.openBefore} / ${w.openAfter ?? '–'} | ${w.lagP50Ms ?? '–'} / ${w.lagP99Ms ?? '–'} / ${w.lagMaxMs ?? '–'} |`,
+        `| ${w.streams.toLocaleString('en-US')} ${label} | ${fmtInt(x.rps)} | ${fmtMs(x.p50Ms)} | ${fmtMs(x.p99Ms)} | ${x.cpuServer ?? '–'} | ${w.cpuWatchers ?? '–'} | ${fmtInt(w.events)} | ${fmtInt(w.eventsPerSec)} | ${w.openBefore} / ${w.openAfter ?? '–'} | ${w.lagP50Ms ?? '–'} / ${w.lagP99Ms ?? '–'} / ${w.lagMaxMs ?? '–'} |`,
       )
     }
-    if (b !== null && x !== null && b.rps && x.rps !== null) {
-      lines.push('')
+    lines.push('')
+    for (const w of watchRuns) {
+      const x = w.withWatches
+      if (b === null || x === null || !b.rps || x.rps === null) continue
       lines.push(
-        `With watches: ${fmtRatio(x.rps / b.rps)}x the writes/s, p99 ${fmtRatio(x.p99Ms !== null && b.p99Ms ? x.p99Ms / b.p99Ms : null)}x. ` +
-          `Watches re-armed ${w.gapless ? 'from the zxid each fired at (gapless)' : 'from the current zxid as each fires (ZooKeeper-style; changes during the re-arm round trip are not reported)'}; ` +
-          `${fmtInt(w.rearms)} re-arms, ${w.reconnects ?? 0} reconnects, non-200 answers ${JSON.stringify(w.watchErrors ?? {})}. ` +
-          'Lag = time of receipt minus the event stat.mtime (whole ms). The watcher process shares the machine.',
+        `${w.placement === 'idle' ? 'Idle' : 'Firing'} streams: ${fmtRatio(x.rps / b.rps)}x the writes/s, p99 ${fmtRatio(x.p99Ms !== null && b.p99Ms ? x.p99Ms / b.p99Ms : null)}x` +
+          (w.placement === 'firing'
+            ? `; watches re-armed ${w.gapless ? 'from the zxid each fired at (gapless)' : 'from the current zxid as each fires (ZooKeeper-style)'}, ${fmtInt(w.rearms)} re-arms, ${w.reconnects ?? 0} reconnects, non-200 answers ${JSON.stringify(w.watchErrors ?? {})}.`
+            : '.'),
       )
     }
+    lines.push('Lag = time of receipt minus the event stat.mtime (whole ms). The watcher process shares the machine.')
   }
 
   const rs = ratios()
@@ -936,7 +959,7 @@ async function main(): Promise<boolean> {
         {
           meta: { ...meta, conns: connsList, workloads, warmup, watchStreams, watchConns, rawFile, zookeeper: zkSkipped ?? 'measured' },
           rows,
-          watch: watchRun,
+          watch: watchRuns,
           ratios: ratios(),
           notes,
         },
@@ -946,7 +969,7 @@ async function main(): Promise<boolean> {
     )
     log(`JSON written to ${opts.json}`)
   }
-  const failed = rows.filter((r) => r.failure !== undefined).length + (watchRun?.failure === undefined ? 0 : 1)
+  const failed = rows.filter((r) => r.failure !== undefined).length + watchRuns.filter((w) => w.failure !== undefined).length
   log(`done in ${Math.round((Date.now() - started) / 1000)} s${failed > 0 ? `; ${failed} measurement(s) failed` : ''}`)
   return failed === 0
 }
