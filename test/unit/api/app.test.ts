@@ -96,6 +96,15 @@ describe('one-shot watches over SSE', () => {
     expect(first.startsWith(': watching exists of "/k"')).toBe(true)
     stack.clock.advance(1000)
     expect(new TextDecoder().decode((await reader.read()).value)).toBe(': keepalive\n\n')
+    // About one per interval, not one per timer tick.
+    stack.clock.advance(3000)
+    const more: string[] = []
+    for (let i = 0; i < 3; i++) more.push(new TextDecoder().decode((await reader.read()).value))
+    expect(more).toEqual([': keepalive\n\n', ': keepalive\n\n', ': keepalive\n\n'])
+    let extra = false
+    void reader.read().then(() => (extra = true))
+    await settle()
+    expect(extra).toBe(false)
     await reader.cancel()
     await settle()
     expect(stack.watches.count).toBe(0)
