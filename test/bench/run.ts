@@ -35,6 +35,7 @@
 // to bench-results/bench-<time>.txt, and with --json a machine-readable copy.
 // Every step is bounded in time; the herd node, the watchers, any load
 // generator and ZooKeeper are stopped on exit, error or Ctrl-C. Loopback only.
+import type { Status } from './watchers.ts'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
@@ -566,18 +567,7 @@ async function benchHerd(): Promise<void> {
 
 // ------------------------------------------------------------------ watches
 
-interface WatcherStatus {
-  readonly open: number
-  readonly streams: number
-  readonly connected: number
-  readonly events: number
-  readonly rearms: number
-  readonly errors: Record<string, number>
-  readonly closes: number
-  readonly lagP50Ms: number | null
-  readonly lagP99Ms: number | null
-  readonly lagMaxMs: number | null
-}
+type WatcherStatus = Status
 
 class Watchers {
   readonly child: ChildProcess

@@ -52,7 +52,8 @@ const connectConcurrency = Number(opts['connect-concurrency'])
 const retryMs = 100
 const bodyKeepBytes = 16 * 1024
 
-interface Status {
+/** What the watcher process reports on its stdout; run.ts reads it. */
+export interface Status {
   /** Streams whose watch is armed: a 200 event-stream response has begun and not ended. */
   readonly open: number
   readonly streams: number
