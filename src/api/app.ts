@@ -110,7 +110,7 @@ export function createApp(deps: ApiDeps): Api {
     const handler = znodeRoutes[req.method ?? '']
     if (handler === undefined) return false
     if (isCorsOn && req.headers.origin !== undefined) return false
-    const request = nodeRequest(req, res)
+    const request = nodeRequest(req)
     let reply: Reply | Promise<Reply>
     try {
       checkTarget(request.target)

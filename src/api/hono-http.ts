@@ -2,7 +2,6 @@
 // the Hono app with this adapter, which in-process tests drive with
 // app.request() and the client port uses for everything but /znodes.
 import type { IncomingMessage } from 'node:http'
-import type { Socket } from 'node:net'
 import type { Context } from 'hono'
 import { isStreamBody, splitTarget, type HttpRequest, type Reply, type StreamBody, type Target } from './http.ts'
 
@@ -39,14 +38,6 @@ class HonoRequest implements HttpRequest {
 
   get remoteAddress(): string {
     return this.incoming?.socket.remoteAddress ?? 'in-process'
-  }
-
-  get signal(): AbortSignal {
-    return this.#c.req.raw.signal
-  }
-
-  get socket(): Socket | null {
-    return this.incoming?.socket ?? null
   }
 }
 

@@ -6,7 +6,6 @@
 // port, because the Fetch API objects Hono's Node adapter builds cost about
 // a third of a read's CPU, measured; see server.ts).
 import type { IncomingMessage } from 'node:http'
-import type { Socket } from 'node:net'
 
 export interface Target {
   /** The path as the client sent it: never normalised. */
@@ -26,10 +25,6 @@ export interface HttpRequest {
   arrayBuffer(): Promise<ArrayBuffer>
   /** The client's address (the socket's, never a header's). */
   readonly remoteAddress: string
-  /** Aborted when the client goes away. */
-  readonly signal: AbortSignal
-  /** The connection, when there is one (a stream that must be cut off). */
-  readonly socket: Socket | null
 }
 
 /** Where a streamed reply writes; each adapter provides one over its transport. */
@@ -62,8 +57,6 @@ export interface Reply {
   readonly headers: Record<string, string>
   readonly body: ReplyBody
 }
-
-export type Handler<Deps> = (request: HttpRequest, deps: Deps) => Reply | Promise<Reply>
 
 export function splitTarget(raw: string): Target {
   const q = raw.indexOf('?')

@@ -5,21 +5,17 @@
 // promotes far more of each request's garbage, and scavenges took five times
 // longer). Methods and getters on a prototype are allocated once.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
 import { isStreamBody, splitTarget, type HttpRequest, type Reply, type StreamBody, type StreamChannel, type Target } from './http.ts'
 
 class NodeRequest implements HttpRequest {
   readonly method: string
   readonly target: Target
   readonly incoming: IncomingMessage
-  readonly #res: ServerResponse
-  #controller: AbortController | null = null
 
-  constructor(req: IncomingMessage, res: ServerResponse) {
+  constructor(req: IncomingMessage) {
     this.method = req.method ?? 'GET'
     this.target = splitTarget(req.url ?? '/')
     this.incoming = req
-    this.#res = res
   }
 
   header(name: string): string | undefined {
@@ -34,27 +30,10 @@ class NodeRequest implements HttpRequest {
   get remoteAddress(): string {
     return this.incoming.socket.remoteAddress ?? 'unknown'
   }
-
-  get socket(): Socket {
-    return this.incoming.socket
-  }
-
-  get signal(): AbortSignal {
-    if (this.#controller === null) {
-      const controller = new AbortController()
-      this.#controller = controller
-      const res = this.#res
-      // 'close' before the response finished: the client went away.
-      res.once('close', () => {
-        if (!res.writableFinished) controller.abort()
-      })
-    }
-    return this.#controller.signal
-  }
 }
 
-export function nodeRequest(req: IncomingMessage, res: ServerResponse): HttpRequest {
-  return new NodeRequest(req, res)
+export function nodeRequest(req: IncomingMessage): HttpRequest {
+  return new NodeRequest(req)
 }
 
 export function sendNode(res: ServerResponse, reply: Reply): void {
