@@ -29,7 +29,9 @@
 // --no-zk), the anchors' zk-cluster.sh start1 starts a standalone server
 // (data under /tmp/anchors/zk-1), zk-load/run-zk.sh preloads, warms up, and
 // runs the same workloads with --sessions C --outstanding 1 (C in flight, as
-// wrk's C connections), then zk-cluster.sh stop.
+// wrk's C connections), then zk-cluster.sh stop. Both servers stay up and
+// each cell is measured for herd and then for ZooKeeper, back to back, so the
+// machine's drift does not favour either.
 //
 // Prints markdown tables on stdout (progress on stderr); raw RESULT lines go
 // to bench-results/bench-<time>.txt, and with --json a machine-readable copy.
@@ -505,7 +507,8 @@ async function runWrk(target: string, pids: string, workload: string, conns: num
   return { fields, raw: rawLine }
 }
 
-async function benchHerd(): Promise<void> {
+/** Starts (or finds) the herd node, creates /anchors, preloads and warms up. */
+async function prepareHerd(): Promise<Herd> {
   let herd: Herd
   if (opts.url !== undefined) {
     const target = loopbackTarget(opts.url)
@@ -532,32 +535,35 @@ async function benchHerd(): Promise<void> {
     }
   }
 
-  for (const conns of connsList) {
-    for (const workload of workloads) {
-      const r = await runWrk(herd.target, herd.pids, workload, conns, duration)
-      record(`system=herd nodes=1 variant=${workload} conf=c${conns}`, r.raw)
-      const row = herdRow(workload, conns, r.fields, r.failure)
-      rows.push(row)
-      log(`herd ${workload} c=${conns}: ${describe(row)}`)
-      await sleep(1000)
-    }
-  }
+  return herd
+}
 
-  if (!opts['no-watch']) {
-    let baseline = rows.find((r) => r.system === 'herd' && r.workload === 'write' && r.conns === watchConns && r.failure === undefined) ?? null
-    if (baseline === null) {
-      log(`herd: write c=${watchConns} without watches (baseline for the watch run)`)
-      const r = await runWrk(herd.target, herd.pids, 'write', watchConns, duration)
-      record(`system=herd nodes=1 variant=write-baseline conf=c${watchConns}`, r.raw)
-      baseline = herdRow('write', watchConns, r.fields, r.failure)
-      await sleep(1000)
-    }
-    for (const placement of ['idle', 'firing'] as const) {
-      watchRuns.push(await benchWatches(herd, baseline, placement))
-      await sleep(1000)
-    }
-  }
+async function herdCell(herd: Herd, workload: string, conns: number): Promise<void> {
+  const r = await runWrk(herd.target, herd.pids, workload, conns, duration)
+  record(`system=herd nodes=1 variant=${workload} conf=c${conns}`, r.raw)
+  const row = herdRow(workload, conns, r.fields, r.failure)
+  rows.push(row)
+  log(`herd ${workload} c=${conns}: ${describe(row)}`)
+  await sleep(1000)
+}
 
+/**
+ * The watch runs, each next to a write run without watches measured just
+ * before it (an earlier one from the matrix would be minutes away).
+ */
+async function herdWatchRuns(herd: Herd): Promise<void> {
+  log(`herd: write c=${watchConns} without watches (baseline for the watch runs)`)
+  const r = await runWrk(herd.target, herd.pids, 'write', watchConns, duration)
+  record(`system=herd nodes=1 variant=write-baseline conf=c${watchConns}`, r.raw)
+  const baseline = herdRow('write', watchConns, r.fields, r.failure)
+  await sleep(1000)
+  for (const placement of ['idle', 'firing'] as const) {
+    watchRuns.push(await benchWatches(herd, baseline, placement))
+    await sleep(1000)
+  }
+}
+
+async function stopHerdNode(): Promise<void> {
   if (herdChild !== null) {
     log('herd: stopping the node')
     await stopHerd(herdChild)
@@ -719,11 +725,12 @@ async function runZkLoad(args: readonly string[], timeoutMs: number): Promise<Ca
   return capture(runZk, ['--servers', zkServers, ...args], { timeoutMs })
 }
 
-async function benchZk(): Promise<void> {
+/** Starts ZooKeeper standalone, preloads and warms up; its pid, or null when it is not measured. */
+async function prepareZk(): Promise<string | null> {
   zkSkipped = zkUnavailable()
   if (zkSkipped !== null) {
     log(`ZooKeeper ${zkSkipped}`)
-    return
+    return null
   }
   // Never take over a ZooKeeper someone else started from the anchors (start1 would kill it).
   if (existsSync(zkPidFile)) {
@@ -731,13 +738,13 @@ async function benchZk(): Promise<void> {
     if (pid !== '' && existsSync(`/proc/${pid}`)) {
       zkSkipped = `not measured: an anchors ZooKeeper is already running (pid ${pid} in ${zkPidFile}); stop it with ${zkCluster} stop`
       log(`ZooKeeper ${zkSkipped}`)
-      return
+      return null
     }
   }
   if (await portOpen(22181)) {
     zkSkipped = 'not measured: something already listens on 127.0.0.1:22181'
     log(`ZooKeeper ${zkSkipped}`)
-    return
+    return null
   }
   log('ZooKeeper: starting standalone (anchors zk-cluster.sh start1)')
   zkStarted = true
@@ -755,24 +762,22 @@ async function benchZk(): Promise<void> {
       log(`ZooKeeper: warm-up ${w} ${warmSessions}x1 ${warmup}s (not recorded): ${parseResult(r.stdout)?.['ops_per_s'] ?? 'failed'} ops/s`)
     }
   }
-  for (const conns of connsList) {
-    for (const workload of workloads) {
-      const r = await runZkLoad(
-        ['--sessions', String(conns), '--outstanding', '1', '--workload', workload, '--duration', String(duration), '--warmup', '2', '--server-pids', pid],
-        (duration + 150) * 1000,
-      )
-      const fields = parseResult(r.stdout)
-      const rawLine = r.stdout.split('\n').find((l) => l.startsWith('RESULT ')) ?? 'RESULT failed=1'
-      record(`system=zookeeper nodes=1 variant=${workload} conf=${conns}x1`, rawLine)
-      const failure = fields === null || r.code !== 0 ? `run-zk.sh ${workload} ${conns}x1: ${r.timedOut ? 'timed out' : `exit ${r.code}`}: ${(r.stderr || r.stdout).trim().slice(-600)}` : undefined
-      const row = zkRow(workload, conns, fields, failure)
-      rows.push(row)
-      log(`ZooKeeper ${workload} ${conns}x1: ${describe(row)}`)
-      await sleep(1000)
-    }
-  }
-  log('ZooKeeper: stopping (zk-cluster.sh stop)')
-  stopZk()
+  return pid
+}
+
+async function zkCell(pid: string, workload: string, conns: number): Promise<void> {
+  const r = await runZkLoad(
+    ['--sessions', String(conns), '--outstanding', '1', '--workload', workload, '--duration', String(duration), '--warmup', '2', '--server-pids', pid],
+    (duration + 150) * 1000,
+  )
+  const fields = parseResult(r.stdout)
+  const rawLine = r.stdout.split('\n').find((l) => l.startsWith('RESULT ')) ?? 'RESULT failed=1'
+  record(`system=zookeeper nodes=1 variant=${workload} conf=${conns}x1`, rawLine)
+  const failure = fields === null || r.code !== 0 ? `run-zk.sh ${workload} ${conns}x1: ${r.timedOut ? 'timed out' : `exit ${r.code}`}: ${(r.stderr || r.stdout).trim().slice(-600)}` : undefined
+  const row = zkRow(workload, conns, fields, failure)
+  rows.push(row)
+  log(`ZooKeeper ${workload} ${conns}x1: ${describe(row)}`)
+  await sleep(1000)
 }
 
 // ------------------------------------------------------------------ output
@@ -934,8 +939,25 @@ async function main(): Promise<boolean> {
   writeFileSync(rawFile, `# npm run bench ${process.argv.slice(2).join(' ')} — ${meta['date']}, herd ${meta['herd']}, load ${meta['loadStart']}\n`)
   log(`bench: ${duration}s per run, conns ${connsList.join(',')}, workloads ${workloads.join(',')}; raw lines to ${rawFile}`)
 
-  await benchHerd()
-  await benchZk()
+  // Both servers stay up through the matrix and each cell is measured for
+  // herd and then for ZooKeeper, back to back: on a shared machine whose speed
+  // drifts by tens of percent over minutes, only neighbouring measurements
+  // compare fairly. Each server idles while the other is measured.
+  const herd = await prepareHerd()
+  const zkPid = await prepareZk()
+  for (const conns of connsList) {
+    for (const workload of workloads) {
+      if (interrupted) return false
+      await herdCell(herd, workload, conns)
+      if (zkPid !== null) await zkCell(zkPid, workload, conns)
+    }
+  }
+  if (zkPid !== null) {
+    log('ZooKeeper: stopping (zk-cluster.sh stop)')
+    stopZk()
+  }
+  if (!opts['no-watch']) await herdWatchRuns(herd)
+  await stopHerdNode()
   if (interrupted) return false
 
   meta['loadEnd'] = load()
