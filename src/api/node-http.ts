@@ -38,11 +38,17 @@ export function nodeRequest(req: IncomingMessage): HttpRequest {
 
 export function sendNode(res: ServerResponse, reply: Reply): void {
   const { body } = reply
-  res.writeHead(reply.status, reply.headers)
   if (!isStreamBody(body)) {
+    // The length goes in the headers: writeHead() fixes them before the body
+    // is known, and without it Node frames the body as chunks (measured:
+    // five iovecs per reply instead of two, and more for the client to parse).
+    const headers = reply.headers
+    if (body !== null) headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength)
+    res.writeHead(reply.status, headers)
     res.end(body ?? undefined)
     return
   }
+  res.writeHead(reply.status, reply.headers)
   // No flushHeaders(): the stream's first write carries the headers with it.
   body.open(new NodeChannel(res, body))
 }
