@@ -10,7 +10,7 @@ import { Reaper } from './reaper/index.ts'
 import { Replica } from './replication/index.ts'
 import { SessionTracker } from './sessions/index.ts'
 import type { LogStore } from './storage/index.ts'
-import { WatchRegistry } from './watches/index.ts'
+import { WatchRegistry, type StreamCounts } from './watches/index.ts'
 
 export interface AssembleOptions {
   readonly config: Config
@@ -21,6 +21,8 @@ export interface AssembleOptions {
   readonly clientUrl: string
   /** Durability can no longer be guaranteed: the caller must stop. */
   readonly onFatal: (error: unknown) => void
+  /** Where watch streams are counted against the limits, when serving threads share them. */
+  readonly streamCounts?: StreamCounts
 }
 
 export interface Assembled {
@@ -29,13 +31,19 @@ export interface Assembled {
   readonly watches: WatchRegistry
   readonly reaper: Reaper
   readonly api: Api
+  /**
+   * Starts the leader's duties: session leases (every live session gets a
+   * full timeout from now: call it once clients can reach the replica) and
+   * the reaper.
+   */
+  start(): void
   /** Stops the leader duties and watch streams, then the replica (the store stays open). */
   stop(): Promise<void>
 }
 
 export function assemble(options: AssembleOptions): Assembled {
   const { config, store, clock, log } = options
-  const watches = new WatchRegistry(config)
+  const watches = new WatchRegistry(options.streamCounts === undefined ? config : { ...config, counts: options.streamCounts })
   const replica = Replica.open(
     {
       replicaId: config.replicaId,
@@ -50,6 +58,7 @@ export function assemble(options: AssembleOptions): Assembled {
       },
       proposalsPendingMax: config.proposalsPendingMax,
       groupCommitEntriesMax: config.groupCommitEntriesMax,
+      syncsInFlightMax: config.syncsInFlightMax,
       writeTimeoutMs: config.writeTimeoutMs,
       snapshotEntriesInterval: config.snapshotEntriesInterval,
       onFatal: options.onFatal,
@@ -64,9 +73,7 @@ export function assemble(options: AssembleOptions): Assembled {
     sessionCheckIntervalMs: config.sessionCheckIntervalMs,
     log: (message) => log.warn(message),
   })
-  sessions.start()
   const reaper = new Reaper({ replica, clock, log, reapIntervalMs: config.reapIntervalMs, reapPerMinuteMax: config.reapPerMinuteMax })
-  reaper.start()
   const api = createApp({ config, clock, log, replica, sessions, watches })
   return {
     replica,
@@ -74,6 +81,10 @@ export function assemble(options: AssembleOptions): Assembled {
     watches,
     reaper,
     api,
+    start() {
+      sessions.start()
+      reaper.start()
+    },
     async stop() {
       reaper.stop()
       sessions.stop()

@@ -23,6 +23,7 @@ const settings = {
   clientPort: { kind: 'int', min: 0, max: 65535, help: 'client port (0 = pick a free one)' },
   dataDir: { kind: 'string', help: 'directory of the RocksDB data' },
   logLevel: { kind: 'string', help: 'error | warn | info | debug' },
+  serveThreads: { kind: 'int', min: 0, max: 64, help: 'threads serving the client port, each with a copy of the tree (0 = one per CPU, at most 4)' },
 
   requestBytesMax: { kind: 'int', min: 1024, max: 64 * MiB, help: 'largest request body (a multi counts whole)' },
   dataBytesMax: { kind: 'int', min: 0, max: 64 * MiB, help: 'largest znode data' },
@@ -57,6 +58,7 @@ const settings = {
   readWaitMsMax: { kind: 'int', min: 0, max: 600_000, help: 'longest wait of a read for minZxid' },
   proposalsPendingMax: { kind: 'int', min: 1, max: 10_000_000, help: 'most writes waiting to be made durable (then Throttled)' },
   groupCommitEntriesMax: { kind: 'int', min: 1, max: 100_000, help: 'most entries synced together' },
+  syncsInFlightMax: { kind: 'int', min: 1, max: 64, help: 'batches of entries on their way to the disk at once (in order)' },
   snapshotEntriesInterval: { kind: 'int', min: 10, max: 100_000_000, help: 'entries between snapshots' },
 
   headersTimeoutMs: { kind: 'int', min: 100, max: 600_000, help: 'time to receive request headers (slowloris guard)' },
@@ -84,6 +86,7 @@ export const defaults: Config = Object.freeze({
   clientPort: 8181,
   dataDir: './data',
   logLevel: 'info',
+  serveThreads: 0,
 
   requestBytesMax: 1 * MiB,
   dataBytesMax: 1 * MiB,
@@ -118,6 +121,7 @@ export const defaults: Config = Object.freeze({
   readWaitMsMax: 10_000,
   proposalsPendingMax: 50_000,
   groupCommitEntriesMax: 4096,
+  syncsInFlightMax: 4,
   snapshotEntriesInterval: 100_000,
 
   headersTimeoutMs: 10_000,

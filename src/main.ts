@@ -2,12 +2,15 @@
 // every layer and listens on the client port; handles signals. The only file
 // that touches process.* or picks the real clock.
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { startClientServer } from './api/index.ts'
 import { assemble } from './assemble.ts'
 import { systemClock } from './clock.ts'
 import { ConfigError, configFilePath, describeSettings, parseConfig, type Config } from './config.ts'
 import { createLogger, isLogLevel, type Logger } from './log.ts'
 import { openRocksStore } from './storage/index.ts'
+import { appliedBuffer, ServingThreads } from './threads/index.ts'
+import { SharedStreamCounts } from './watches/index.ts'
 
 const shutdownGraceMs = 5000
 
@@ -38,11 +41,25 @@ async function run(config: Config, log: Logger): Promise<void> {
     log.error(`cannot continue safely, stopping: ${(error as Error)?.stack ?? String(error)}`)
     process.exit(1)
   }
-  const node = assemble({ config, store, clock: systemClock, log, clientUrl: `http://${config.clientHost}:${config.clientPort}`, onFatal: fatal })
-  const server = await startClientServer(node.api, config, log, () => node.replica.appliedZxid)
+  const threadCount = config.serveThreads === 0 ? Math.min(4, availableParallelism()) : config.serveThreads
+  const streamCounts = SharedStreamCounts.buffer()
+  const node = assemble({
+    config,
+    store,
+    clock: systemClock,
+    log,
+    clientUrl: `http://${config.clientHost}:${config.clientPort}`,
+    onFatal: fatal,
+    streamCounts: new SharedStreamCounts(streamCounts, config.watchStreamsMax, config.watchStreamsPerClientMax),
+  })
+  const server = await startClientServer(node.api, config, log, () => node.replica.appliedZxid, { reusePort: threadCount > 1 })
   const { replica } = node
   replica.advertise(server.url)
-  log.info(`listening on ${server.url} (replica ${config.replicaId}, data in ${config.dataDir}, zxid ${replica.appliedZxid}, ${replica.tree.znodeCount} znodes, ${replica.tree.sessionCount} sessions)`)
+  const threads = new ServingThreads({ replica, sessions: node.sessions, config, log, port: server.port, applied: appliedBuffer(), streamCounts, onFatal: fatal })
+  if (threadCount > 1) await threads.start(threadCount - 1)
+  // Only now can clients reach the replica: session timeouts start from here.
+  node.start()
+  log.info(`listening on ${server.url} (replica ${config.replicaId}, ${threadCount} serving thread${threadCount === 1 ? '' : 's'}, data in ${config.dataDir}, zxid ${replica.appliedZxid}, ${replica.tree.znodeCount} znodes, ${replica.tree.sessionCount} sessions)`)
 
   let isStopping = false
   const stop = async (signal: string): Promise<void> => {
@@ -55,7 +72,7 @@ async function run(config: Config, log: Logger): Promise<void> {
     }, shutdownGraceMs * 2)
     force.unref()
     node.api.streams.closeAll()
-    await server.close(shutdownGraceMs)
+    await Promise.all([server.close(shutdownGraceMs), threads.stop(shutdownGraceMs)])
     await node.stop()
     await store.close()
     log.info('stopped')

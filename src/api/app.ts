@@ -55,6 +55,14 @@ export function createApp(deps: ApiDeps): Api {
 
   /** Runs a handler; whatever it throws becomes a problem reply here, for both transports. */
   const run = (handler: RouteHandler, request: HttpRequest): Reply | Promise<Reply> => {
+    // A serving thread first catches up with what the replica it follows had
+    // applied when the request arrived (usually it already has, and this costs
+    // one read of shared memory); later writes need not hold it up.
+    const behind = deps.replica.caughtUp()
+    if (behind !== null) return behind.then(() => handle(handler, request), (error: unknown) => errorReply(deps, request, error))
+    return handle(handler, request)
+  }
+  const handle = (handler: RouteHandler, request: HttpRequest): Reply | Promise<Reply> => {
     try {
       const reply = handler(request)
       return reply instanceof Promise ? reply.catch((error: unknown) => errorReply(deps, request, error)) : reply

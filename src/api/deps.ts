@@ -3,15 +3,15 @@
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { Logger } from '../log.ts'
-import type { Replica } from '../replication/index.ts'
-import type { SessionTracker } from '../sessions/index.ts'
+import type { ReplicaHandle } from '../replication/index.ts'
+import type { SessionsHandle } from '../sessions/index.ts'
 import type { WatchRegistry } from '../watches/index.ts'
 
 export interface ApiDeps {
   readonly config: Config
   readonly clock: Clock
   readonly log: Logger
-  readonly replica: Replica
-  readonly sessions: SessionTracker
+  readonly replica: ReplicaHandle
+  readonly sessions: SessionsHandle
   readonly watches: WatchRegistry
 }

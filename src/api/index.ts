@@ -18,4 +18,4 @@
 export { createApp, type Api } from './app.ts'
 export type { ApiDeps } from './deps.ts'
 export { statusOf } from './problem.ts'
-export { startClientServer, type ClientServer } from './server.ts'
+export { startClientServer, type ClientServer, type ListenOptions } from './server.ts'

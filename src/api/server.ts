@@ -29,7 +29,12 @@ export interface ClientServer {
   close(graceMs: number): Promise<void>
 }
 
-export async function startClientServer(api: Api, config: Config, log: Logger, appliedZxid: () => number): Promise<ClientServer> {
+export interface ListenOptions {
+  /** Let other threads listen on the same port (SO_REUSEPORT): the kernel spreads connections over them. */
+  readonly reusePort?: boolean
+}
+
+export async function startClientServer(api: Api, config: Config, log: Logger, appliedZxid: () => number, options: ListenOptions = {}): Promise<ClientServer> {
   const listener = getRequestListener(api.app.fetch, {
     // HTTP/1.0 may omit Host; the URL Hono builds needs one (routing reads the raw target anyway).
     hostname: config.clientHost.includes(':') ? `[${config.clientHost}]` : config.clientHost,
@@ -119,7 +124,7 @@ export async function startClientServer(api: Api, config: Config, log: Logger, a
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(config.clientPort, config.clientHost, () => {
+    server.listen({ port: config.clientPort, host: config.clientHost, reusePort: options.reusePort === true }, () => {
       server.off('error', reject)
       resolve()
     })

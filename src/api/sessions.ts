@@ -19,10 +19,10 @@ export async function createSession(req: HttpRequest, deps: ApiDeps): Promise<Re
   return json(deps, 201, session, { location: `/sessions/${session.id}` })
 }
 
-export function heartbeat(req: HttpRequest, deps: ApiDeps): Reply {
+export async function heartbeat(req: HttpRequest, deps: ApiDeps): Promise<Reply> {
   parseQuery(req.target.search, [])
   const id = sessionId(sessionIdOf(req), 'the session id')
-  const { timeoutMs } = deps.sessions.heartbeat(id, sessionSecret(req))
+  const { timeoutMs } = await deps.sessions.heartbeat(id, sessionSecret(req))
   return json(deps, 200, { id, timeoutMs })
 }
 

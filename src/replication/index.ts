@@ -13,7 +13,14 @@
 // A write whose durability cannot be established stops the process
 // (onFatal): it is never retried and assumed durable.
 //
+// Serving threads hold a MirrorReplica each: a copy of the tree fed the
+// committed entries by the Replica, forwarding writes to it and answering
+// from its own apply, like a follower in the same process.
+//
 // May import: tree/, storage/, the leaves (errors, assert, clock, config).
 // Must not import: api/, sessions/, watches/ (they subscribe via onApplied).
+export type { ReplicaHandle } from './handle.ts'
+export { MirrorReplica, type MirrorOptions } from './mirror.ts'
+export { packEntries, type EntriesMessage, type FailedMessage, type SubmitMessage } from './mirror-protocol.ts'
 export { Replica } from './replica.ts'
 export type { AppliedListener, Committed, ReplicaOptions, ReplicaStatus, Role } from './replica.ts'

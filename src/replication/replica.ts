@@ -36,6 +36,8 @@ export interface ReplicaOptions {
   readonly tree: TreeOptions
   readonly proposalsPendingMax: number
   readonly groupCommitEntriesMax: number
+  /** Batches that may be on their way to the disk at once (1: the next waits for the previous to be applied). */
+  readonly syncsInFlightMax: number
   readonly writeTimeoutMs: number
   readonly snapshotEntriesInterval: number
   /** Called when the replica can no longer guarantee durability; must stop the process. */
@@ -81,6 +83,10 @@ interface ApplyWaiter {
 const term = 1
 const sweepIntervalMs = 50
 
+function refused(error: HerdError): { zxid: null; committed: Promise<Committed> } {
+  return { zxid: null, committed: Promise.reject(error) }
+}
+
 export class Replica {
   readonly #options: ReplicaOptions
   #clientUrl: string
@@ -91,13 +97,15 @@ export class Replica {
   #snapshotZxid = 0
   /** Proposed, not yet handed to the store, in zxid order. */
   #queued: Pending[] = []
-  /** Handed to the store and waiting for its sync, in zxid order. */
-  #persisting: Pending[] = []
+  /** Batches handed to the store and waiting for their sync, oldest first, in zxid order. */
+  #persisting: Pending[][] = []
+  #persistingCount = 0
   #isFlushScheduled = false
   #isSnapshotting = false
   #isClosed = false
   #waiters: ApplyWaiter[] = []
   readonly #listeners: AppliedListener[] = []
+  readonly #batchListeners: Array<(records: readonly LogRecord[]) => void> = []
   #sweep: Timer | null = null
 
   private constructor(options: ReplicaOptions, tree: DataTree) {
@@ -172,6 +180,19 @@ export class Replica {
     this.#clientUrl = clientUrl
   }
 
+  /**
+   * Subscribes to every batch of entries committed and applied from now on,
+   * as the records stored in the log, right after their apply and before the
+   * writes they answer are answered.
+   */
+  onAppliedBatch(listener: (records: readonly LogRecord[]) => void): () => void {
+    this.#batchListeners.push(listener)
+    return () => {
+      const index = this.#batchListeners.indexOf(listener)
+      if (index >= 0) this.#batchListeners.splice(index, 1)
+    }
+  }
+
   /** Subscribes to every applied entry, in zxid order, synchronously after its apply. */
   onApplied(listener: AppliedListener): () => void {
     this.#listeners.push(listener)
@@ -188,9 +209,18 @@ export class Replica {
    * unknown), ConnectionLoss when the replica is closing.
    */
   submit(proposal: Omit<Proposal, 'timeMs'>): Promise<Committed> {
-    if (this.#isClosed) return Promise.reject(new HerdError('ConnectionLoss', 'the replica is shutting down'))
-    if (this.#queued.length + this.#persisting.length >= this.#options.proposalsPendingMax) {
-      return Promise.reject(new HerdError('Throttled', 'too many writes are waiting to be made durable; retry shortly'))
+    return this.propose(proposal).committed
+  }
+
+  /**
+   * As submit, but also says at once which zxid the write took (null when it
+   * was refused before taking one), so that whoever forwarded it can be told
+   * which entry answers it.
+   */
+  propose(proposal: Omit<Proposal, 'timeMs'>): { readonly zxid: number | null; readonly committed: Promise<Committed> } {
+    if (this.#isClosed) return refused(new HerdError('ConnectionLoss', 'the replica is shutting down'))
+    if (this.#queued.length + this.#persistingCount >= this.#options.proposalsPendingMax) {
+      return refused(new HerdError('Throttled', 'too many writes are waiting to be made durable; retry shortly'))
     }
     // The leader stamps time, never earlier than the previous entry's, so that
     // mtime and TTL arithmetic never see time run backwards.
@@ -203,16 +233,27 @@ export class Replica {
     } catch (error) {
       // Nothing was taken yet: the log stays gapless. The gateway validates
       // what it can; anything it missed is still the caller's bad input.
-      if (error instanceof CodecError) return Promise.reject(new HerdError('BadArguments', `the request cannot be logged: ${error.message}`))
+      if (error instanceof CodecError) return refused(new HerdError('BadArguments', `the request cannot be logged: ${error.message}`))
       throw error
     }
     this.#lastZxid = zxid
     this.#lastTimeMs = timeMs
     const record: LogRecord = { index: zxid, term, data }
-    return new Promise<Committed>((resolve, reject) => {
+    const committed = new Promise<Committed>((resolve, reject) => {
       this.#queued.push({ entry, record, deadlineMs: this.#options.clock.nowMs() + this.#options.writeTimeoutMs, resolve, reject })
       this.#scheduleFlush()
     })
+    return { zxid, committed }
+  }
+
+  /** The tree as it is now, serialised (for a mirror to start from). */
+  snapshotChunks(): Uint8Array[] {
+    return writeSnapshot(this.#tree)
+  }
+
+  /** Never behind: this replica is the one the others follow. */
+  caughtUp(): null {
+    return null
   }
 
   /** Resolves once this replica has applied `zxid`; OperationTimeout after timeoutMs. */
@@ -260,10 +301,18 @@ export class Replica {
     })
   }
 
+  /**
+   * Hands the queued entries to the store as one batch. Up to
+   * syncsInFlightMax batches may be on their way to the disk at once: the
+   * store writes them in order, and starting the next sync as soon as the
+   * previous one ends, instead of after this thread has applied it, keeps
+   * the disk busy (the batches still complete, and are applied, in order).
+   */
   #flush(): void {
-    if (this.#persisting.length > 0 || this.#queued.length === 0) return
+    if (this.#persisting.length >= this.#options.syncsInFlightMax || this.#queued.length === 0) return
     const batch = this.#queued.splice(0, this.#options.groupCommitEntriesMax)
-    this.#persisting = batch
+    this.#persisting.push(batch)
+    this.#persistingCount += batch.length
     this.#options.store.append(
       batch.map((pending) => pending.record),
       null,
@@ -272,16 +321,26 @@ export class Replica {
       () => this.#onPersisted(batch),
       (error: unknown) => this.#fail(error),
     )
+    if (this.#queued.length > 0) this.#scheduleFlush()
   }
 
   #onPersisted(batch: Pending[]): void {
-    assert(this.#persisting === batch, 'persisted batch is not the one in flight')
-    this.#persisting = []
+    assert(this.#persisting[0] === batch, 'batches became durable out of order')
+    this.#persisting.shift()
+    this.#persistingCount -= batch.length
+    const applied: Applied[] = []
     for (const pending of batch) {
       // A single voter: durable here is committed.
       this.#commitZxid = pending.entry.zxid
-      const applied = this.#applyOne(pending.entry)
-      pending.resolve({ zxid: pending.entry.zxid, applied })
+      applied.push(this.#applyOne(pending.entry))
+    }
+    if (this.#batchListeners.length > 0) {
+      const records = batch.map((pending) => pending.record)
+      for (const listener of this.#batchListeners) listener(records)
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const pending = batch[i] as Pending
+      pending.resolve({ zxid: pending.entry.zxid, applied: applied[i] as Applied })
     }
     this.#releaseWaiters()
     if (this.#queued.length > 0) this.#scheduleFlush()

@@ -10,5 +10,5 @@
 //
 // May import: replication/ (its index), tree/ types, the leaves.
 // Must not import: api/, storage/, watches/.
-export { SessionTracker, hashSecret } from './tracker.ts'
-export type { NewSession, SessionTrackerOptions } from './tracker.ts'
+export { SessionTracker, authenticateIn, hashSecret } from './tracker.ts'
+export type { NewSession, SessionsHandle, SessionTrackerOptions } from './tracker.ts'

@@ -16,7 +16,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Clock, Timer } from '../clock.ts'
 import { HerdError } from '../errors.ts'
 import type { Replica } from '../replication/index.ts'
-import { anonymous, type Applied } from '../tree/index.ts'
+import { anonymous, type Applied, type TreeReader } from '../tree/index.ts'
 
 export interface SessionTrackerOptions {
   readonly replica: Replica
@@ -34,7 +34,24 @@ export interface NewSession {
   readonly zxid: number
 }
 
-export class SessionTracker {
+/** What the HTTP layer may ask of sessions, on the replica's thread or on a serving thread. */
+export interface SessionsHandle {
+  /** Unknown or expired: SessionExpired; wrong secret: AuthFailed. */
+  authenticate(sessionId: number, secret: string): { readonly timeoutMs: number }
+  heartbeat(sessionId: number, secret: string): Promise<{ readonly timeoutMs: number }>
+  create(requestedTimeoutMs: number | undefined): Promise<NewSession>
+  close(sessionId: number, secret: string): Promise<{ readonly zxid: number; readonly deleted: readonly string[] }>
+}
+
+/** Checks a session's secret against the session table of `tree`. */
+export function authenticateIn(tree: TreeReader, sessionId: number, secret: string): { readonly timeoutMs: number } {
+  const session = tree.getSession(sessionId)
+  if (session === undefined) throw new HerdError('SessionExpired', `session ${sessionId} has expired or does not exist`)
+  if (!secretMatches(secret, session.secretHash)) throw new HerdError('AuthFailed', `wrong secret for session ${sessionId}`)
+  return { timeoutMs: session.timeoutMs }
+}
+
+export class SessionTracker implements SessionsHandle {
   readonly #options: SessionTrackerOptions
   /** sessionId -> deadline (monotonic ms). */
   readonly #deadlines = new Map<number, number>()
@@ -92,18 +109,17 @@ export class SessionTracker {
    * expired: SessionExpired; wrong secret: AuthFailed.
    */
   authenticate(sessionId: number, secret: string): { readonly timeoutMs: number } {
-    const session = this.#options.replica.tree.getSession(sessionId)
-    if (session === undefined || this.#expiring.has(sessionId)) {
-      throw new HerdError('SessionExpired', `session ${sessionId} has expired or does not exist`)
-    }
-    if (!secretMatches(secret, session.secretHash)) {
-      throw new HerdError('AuthFailed', `wrong secret for session ${sessionId}`)
-    }
-    return { timeoutMs: session.timeoutMs }
+    if (this.#expiring.has(sessionId)) throw new HerdError('SessionExpired', `session ${sessionId} has expired or does not exist`)
+    return authenticateIn(this.#options.replica.tree, sessionId, secret)
   }
 
   /** Renews the lease for another full timeout. */
-  heartbeat(sessionId: number, secret: string): { readonly timeoutMs: number } {
+  async heartbeat(sessionId: number, secret: string): Promise<{ readonly timeoutMs: number }> {
+    return this.renew(sessionId, secret)
+  }
+
+  /** heartbeat, answered at once. */
+  renew(sessionId: number, secret: string): { readonly timeoutMs: number } {
     const session = this.authenticate(sessionId, secret)
     this.#renew(sessionId, this.#options.clock.nowMs() + session.timeoutMs)
     return session

@@ -234,10 +234,18 @@ class RocksStore implements LogStore {
   private closed = false
   /** Synced appends that truncate nothing go through it; null: everything on this thread. */
   private readonly writer: AppendWriter | null
+  /** Resolves once every append handed to the writer so far is recorded (or failed). */
+  private inWriter: Promise<void> = Promise.resolve()
+  /** Index and term of the last entry appended, recorded or still on its way through the writer. */
+  private projected: { index: number; term: number }
+  /** Operations waiting in `writes`; while any wait, appends queue behind them too. */
+  private queued = 0
 
   constructor(db: RocksLevel, dir: string, recovered: Recovered, snapshotBatchBytesMax: number, writer: AppendWriter | null) {
     this.db = db
     this.writer = writer
+    const lastIndex = recovered.terms.lastIndex()
+    this.projected = { index: lastIndex, term: lastIndex === recovered.logStart.index ? recovered.logStart.term : (recovered.terms.term(lastIndex) ?? 0) }
     this.dir = dir
     this.snapshotBatchBytesMax = snapshotBatchBytesMax
     this.logStart = recovered.logStart
@@ -317,12 +325,17 @@ class RocksStore implements LogStore {
   }
 
   append(entries: readonly LogRecord[], hardState: HardState | null, sync: boolean): Promise<void> {
+    const first = entries[0]
+    if (this.writer !== null && sync && first !== undefined && this.queued === 0 && first.index === this.projected.index + 1) {
+      try {
+        this.assertOpen()
+        return this.appendThroughWriter(this.writer, entries, hardState)
+      } catch (error) {
+        return Promise.reject(error)
+      }
+    }
     return this.enqueue(async () => {
       this.assertAppendable(entries)
-      if (this.writer !== null && sync && entries.length > 0 && (entries[0] as LogRecord).index === this.terms.lastIndex() + 1) {
-        await this.appendInWorker(this.writer, entries, hardState)
-        return
-      }
       const batch = this.db.batch()
       const records: LogRecord[] = []
       for (const entry of entries) {
@@ -361,10 +374,23 @@ class RocksStore implements LogStore {
 
   /**
    * A synced append that only adds entries, made durable off this thread.
-   * Nothing on disk is deleted, so while it is in flight every entry this
-   * store reports is still there; the new ones are reported once durable.
+   * It is handed to the writer at once, so several can be on their way to
+   * the disk together (the writer keeps their order); each is recorded here,
+   * in order, once durable. Nothing on disk is deleted, so while appends are
+   * in flight every entry this store reports is still there; new entries are
+   * reported once durable. Checks run against the projected end of the log.
    */
-  private async appendInWorker(writer: AppendWriter, entries: readonly LogRecord[], hardState: HardState | null): Promise<void> {
+  private appendThroughWriter(writer: AppendWriter, entries: readonly LogRecord[], hardState: HardState | null): Promise<void> {
+    if (this.failure !== null) {
+      throw new HerdError('SystemError', `storage in ${this.dir} refuses writes after a failed one`, { cause: String(this.failure) })
+    }
+    const projected = this.projected
+    assertAppendable(entries, {
+      firstIndex: this.logStart.index + 1,
+      lastIndex: projected.index,
+      snapshotIndex: this.snapshotMeta()?.index ?? 0,
+      term: (index) => (index === projected.index ? projected.term : this.term(index)),
+    })
     const ops: Op[] = []
     const records: LogRecord[] = []
     for (const entry of entries) {
@@ -374,17 +400,29 @@ class RocksStore implements LogStore {
       records.push(Object.freeze({ index: entry.index, term: entry.term, data: entryData(value) }))
     }
     if (hardState !== null) ops.push({ key: hardStateKey, value: encodeHardState(hardState) })
-    try {
-      await writer.write(ops, true)
-    } catch (error) {
-      this.failure = error
-      throw new HerdError('SystemError', `storage write failed in ${this.dir}: ${String(error)}`, { cause: String(error) })
-    }
-    for (const record of records) {
-      this.terms.push(record.index, record.term)
-      this.cache.push(record)
-    }
-    if (hardState !== null) this.hardStateSaved = Object.freeze({ ...hardState })
+    const last = records[records.length - 1] as LogRecord
+    this.projected = { index: last.index, term: last.term }
+    const durable = writer.write(ops, true)
+    const previous = this.inWriter
+    const recorded = (async (): Promise<void> => {
+      try {
+        await durable
+      } catch (error) {
+        this.failure = error
+        throw new HerdError('SystemError', `storage write failed in ${this.dir}: ${String(error)}`, { cause: String(error) })
+      }
+      await previous
+      if (this.failure !== null) {
+        throw new HerdError('SystemError', `storage in ${this.dir} refuses writes after a failed one`, { cause: String(this.failure) })
+      }
+      for (const record of records) {
+        this.terms.push(record.index, record.term)
+        this.cache.push(record)
+      }
+      if (hardState !== null) this.hardStateSaved = Object.freeze({ ...hardState })
+    })()
+    this.inWriter = recorded.catch(() => undefined)
+    return recorded
   }
 
   private assertAppendable(entries: readonly LogRecord[]): void {
@@ -503,6 +541,7 @@ class RocksStore implements LogStore {
     if (this.closed) return
     this.closed = true
     await this.writes
+    await this.inWriter
     await this.writer?.close()
     await this.db.close()
   }
@@ -522,6 +561,9 @@ class RocksStore implements LogStore {
       return Promise.reject(error)
     }
     const run = async (): Promise<void> => {
+      // Appends still on their way through the writer come first: this
+      // operation's checks must see them recorded.
+      await this.inWriter
       if (this.failure !== null) {
         throw new HerdError('SystemError', `storage in ${this.dir} refuses writes after a failed one`, {
           cause: String(this.failure),
@@ -529,12 +571,17 @@ class RocksStore implements LogStore {
       }
       await write()
     }
+    this.queued++
     const result = this.writes.then(run)
     this.writes = result.then(
       () => undefined,
       () => undefined,
     )
-    return result
+    return result.finally(() => {
+      this.queued--
+      const lastIndex = this.terms.lastIndex()
+      this.projected = { index: lastIndex, term: this.term(lastIndex) ?? 0 }
+    })
   }
 
   /**

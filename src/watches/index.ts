@@ -10,4 +10,6 @@
 // May import: tree/ types, the leaves. Must not import: api/, storage/,
 // sessions/, replication internals.
 export { WatchRegistry, watchKinds } from './registry.ts'
+export { LocalStreamCounts, SharedStreamCounts } from './stream-counts.ts'
+export type { StreamCounts } from './stream-counts.ts'
 export type { ArmResult, WatchKind, WatchRegistryOptions, WatchRequest, WatchSink } from './registry.ts'

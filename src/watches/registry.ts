@@ -17,6 +17,7 @@
 // than what it still holds is refused (Compacted) rather than guessed.
 import { HerdError } from '../errors.ts'
 import { EventHistory } from './history.ts'
+import { LocalStreamCounts, type StreamCounts } from './stream-counts.ts'
 import type { Applied, Entry, TreeEvent, TreeEventType, TreeReader } from '../tree/index.ts'
 
 export type WatchKind = 'data' | 'exists' | 'children'
@@ -52,6 +53,8 @@ export type ArmResult =
 export interface WatchRegistryOptions {
   readonly watchStreamsMax: number
   readonly watchStreamsPerClientMax: number
+  /** Where watches are counted against the limits; a LocalStreamCounts unless the process shares one. */
+  readonly counts?: StreamCounts
   readonly watchHistoryMax: number
 }
 
@@ -66,18 +69,19 @@ export class WatchRegistry {
   readonly #options: WatchRegistryOptions
   /** `${kind} ${path}` -> the watches waiting there. */
   readonly #watches = new Map<string, Set<Watch>>()
-  readonly #perClient = new Map<string, number>()
-  #count = 0
+  readonly #counts: StreamCounts
   /** Recent events, to answer a watch armed at an older zxid. */
   readonly #history: EventHistory
 
   constructor(options: WatchRegistryOptions) {
     this.#options = options
     this.#history = new EventHistory(options.watchHistoryMax)
+    this.#counts = options.counts ?? new LocalStreamCounts(options.watchStreamsMax, options.watchStreamsPerClientMax)
   }
 
+  /** Watches held (by every thread sharing the counts). */
   get count(): number {
-    return this.#count
+    return this.#counts.total
   }
 
   /** The replica's applied-entry listener. */
@@ -105,11 +109,11 @@ export class WatchRegistry {
     if (request.kind !== 'exists' && tree.exists(request.path) === undefined) {
       throw new HerdError('NoNode', `${request.path} does not exist; only an exists watch can wait for it`)
     }
-    if (this.#count >= this.#options.watchStreamsMax) {
+    const refusal = this.#counts.acquire(request.clientKey)
+    if (refusal === 'total') {
       throw new HerdError('Throttled', `this replica holds its maximum of ${this.#options.watchStreamsMax} watch streams`)
     }
-    const perClient = this.#perClient.get(request.clientKey) ?? 0
-    if (perClient >= this.#options.watchStreamsPerClientMax) {
+    if (refusal === 'client') {
       throw new HerdError('Throttled', `at most ${this.#options.watchStreamsPerClientMax} watch streams per client`)
     }
     const watch: Watch = { key: `${request.kind} ${request.path}`, clientKey: request.clientKey, sink, isDone: false }
@@ -119,8 +123,6 @@ export class WatchRegistry {
       this.#watches.set(watch.key, set)
     }
     set.add(watch)
-    this.#count++
-    this.#perClient.set(request.clientKey, perClient + 1)
     return { type: 'armed', armedZxid: since, release: () => this.#release(watch) }
   }
 
@@ -142,9 +144,6 @@ export class WatchRegistry {
       set.delete(watch)
       if (set.size === 0) this.#watches.delete(watch.key)
     }
-    this.#count--
-    const perClient = (this.#perClient.get(watch.clientKey) ?? 1) - 1
-    if (perClient === 0) this.#perClient.delete(watch.clientKey)
-    else this.#perClient.set(watch.clientKey, perClient)
+    this.#counts.release(watch.clientKey)
   }
 }

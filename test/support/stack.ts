@@ -27,6 +27,7 @@ export function testStack(overrides: Partial<Config> = {}, store = new MemorySto
       throw error
     },
   })
+  node.start()
   return {
     ...node,
     config,

@@ -60,7 +60,8 @@ const allowed: Record<string, { layers: readonly string[]; packages: readonly st
   api: { layers: ['sessions', 'watches', 'replication', 'tree'], packages: ['hono', '@hono/node-server', 'node:'] },
   client: { layers: [], packages: ['undici', 'node:'] },
   cli: { layers: ['root', 'api', 'sessions', 'watches', 'replication', 'storage', 'tree', 'reaper', 'client'], packages: ['node:'] },
-  root: { layers: ['api', 'sessions', 'watches', 'replication', 'storage', 'tree', 'reaper'], packages: ['node:'] },
+  threads: { layers: ['api', 'sessions', 'watches', 'replication', 'storage', 'tree'], packages: ['node:'] },
+  root: { layers: ['api', 'sessions', 'watches', 'replication', 'storage', 'tree', 'reaper', 'threads'], packages: ['node:'] },
 }
 /** The client SDK is for other programs: of the server it may see only the contract's types and the error codes. */
 const clientLeaves = ['openapi.gen.ts', 'errors.ts']

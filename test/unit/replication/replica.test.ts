@@ -22,6 +22,7 @@ function open(store: LogStore, overrides: Partial<ReplicaOptions> = {}): Replica
     tree: { znodesMax: 1_000_000, sessionsMax: 1000, ephemeralsPerSessionMax: 1000, idempotencyKeysMax: 1000 },
     proposalsPendingMax: 10_000,
     groupCommitEntriesMax: 1000,
+    syncsInFlightMax: 1,
     writeTimeoutMs: 10_000,
     snapshotEntriesInterval: 1_000_000,
     onFatal: (error) => {
@@ -167,6 +168,7 @@ describe('restart', () => {
         tree: { znodesMax: 100, sessionsMax: 10, ephemeralsPerSessionMax: 10, idempotencyKeysMax: 10 },
         proposalsPendingMax: 10,
         groupCommitEntriesMax: 10,
+        syncsInFlightMax: 1,
         writeTimeoutMs: 1000,
         snapshotEntriesInterval: 1000,
         onFatal: () => {},
@@ -177,5 +179,60 @@ describe('restart', () => {
     const expected = []
     for (let zxid = snapshotIndex + 1; zxid <= 8; zxid++) expected.push(zxid, 2)
     expect(seen).toEqual(expected)
+  })
+})
+
+describe('several batches on their way to the disk', () => {
+  /** A store whose appends complete only when the test says, one by one. */
+  class SteppedStore extends MemoryStore {
+    readonly started: number[][] = []
+    readonly #releases: Array<() => void> = []
+    override append(...args: Parameters<MemoryStore['append']>): Promise<void> {
+      this.started.push(args[0].map((record) => record.index))
+      return new Promise<void>((resolve) => this.#releases.push(resolve)).then(() => super.append(...args))
+    }
+    releaseNext(): void {
+      ;(this.#releases.shift() as () => void)()
+    }
+  }
+
+  it('starts the next sync before the previous one is applied, and applies them in zxid order', async () => {
+    const store = new SteppedStore()
+    const replica = open(store, { syncsInFlightMax: 3 })
+    const writes: Array<Promise<unknown>> = []
+    for (let turn = 0; turn < 3; turn++) {
+      writes.push(submit(replica, put(`/b${turn}a`)), submit(replica, put(`/b${turn}b`)))
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    expect(store.started).toEqual([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ])
+    expect(replica.appliedZxid).toBe(0)
+    for (let i = 0; i < 3; i++) {
+      store.releaseNext()
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(replica.appliedZxid).toBe(2 * (i + 1))
+    }
+    await Promise.all(writes)
+  })
+
+  it('keeps no more than syncsInFlightMax batches in flight', async () => {
+    const store = new SteppedStore()
+    const replica = open(store, { syncsInFlightMax: 2 })
+    const writes: Array<Promise<unknown>> = []
+    for (let turn = 0; turn < 4; turn++) {
+      writes.push(submit(replica, put(`/c${turn}`)))
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    expect(store.started).toEqual([[1], [2]])
+    store.releaseNext()
+    await new Promise((resolve) => setImmediate(() => setImmediate(resolve)))
+    expect(store.started).toEqual([[1], [2], [3, 4]])
+    store.releaseNext()
+    store.releaseNext()
+    await Promise.all(writes)
+    expect(replica.appliedZxid).toBe(4)
   })
 })

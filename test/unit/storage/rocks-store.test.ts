@@ -260,3 +260,37 @@ function appendUntilKilled(dir: string, atLeast: number): Promise<number> {
     })
   })
 }
+
+describe('appends through the writer thread', () => {
+  it('takes several synced appends at once, records them in order, and queued operations wait for them', async () => {
+    const dir = tempDir()
+    const store = await openIn(dir)
+    const first = store.append(records(1, 3, 1), null, true)
+    const second = store.append(records(4, 6, 1), null, true)
+    // A queued operation in between: it runs once the appends before it are recorded.
+    const hardState = store.saveHardState({ term: 1, vote: 1, commit: 3 })
+    const third = store.append(records(7, 9, 2), { term: 2, vote: 1, commit: 6 }, true)
+    await Promise.all([first, second, hardState, third])
+    expect(store.lastIndex()).toBe(9)
+    expect(store.term(6)).toBe(1)
+    expect(store.term(7)).toBe(2)
+    expect(store.hardState()).toEqual({ term: 2, vote: 1, commit: 6 })
+    expect(store.entries(1, 10, Infinity).map((r) => r.index)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
+    await store.close()
+    const reopened = await openIn(dir)
+    expect(reopened.lastIndex()).toBe(9)
+    expect(reopened.hardState()).toEqual({ term: 2, vote: 1, commit: 6 })
+    await reopened.close()
+  })
+
+  it('checks appends against the log as it will be, not as it is on disk yet', async () => {
+    const store = await openIn(tempDir())
+    const first = store.append(records(1, 3, 1), null, true)
+    await expect(store.append(records(5, 6, 1), null, true)).rejects.toThrow()
+    await expect(store.append(records(4, 4, 0), null, true)).rejects.toThrow()
+    await first
+    await store.append(records(4, 4, 1), null, true)
+    expect(store.lastIndex()).toBe(4)
+    await store.close()
+  })
+})

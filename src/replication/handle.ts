@@ -1,0 +1,23 @@
+// What the layers above (api/, sessions/, reaper/) may ask of a replica,
+// whichever kind serves them: the Replica that owns the log, or a
+// MirrorReplica on a serving thread that follows it.
+import type { Proposal, TreeReader } from '../tree/index.ts'
+import type { AppliedListener, Committed, ReplicaStatus } from './replica.ts'
+
+export interface ReplicaHandle {
+  readonly tree: TreeReader
+  readonly appliedZxid: number
+  status(): ReplicaStatus
+  /** A write, answered from this replica's own apply of its entry. */
+  submit(proposal: Omit<Proposal, 'timeMs'>): Promise<Committed>
+  waitForApplied(zxid: number, timeoutMs: number): Promise<void>
+  /** ZooKeeper's sync: resolves once everything committed before the call is applied here. */
+  sync(timeoutMs: number): Promise<number>
+  /**
+   * Null when this replica may serve a request now; otherwise resolves once it
+   * has applied everything the replica it follows had applied when asked, so
+   * that nothing a client was told is done is missing from its answer.
+   */
+  caughtUp(): Promise<void> | null
+  onApplied(listener: AppliedListener): () => void
+}

@@ -1,0 +1,201 @@
+// A replica that follows another in the same process: a serving thread's
+// copy of the tree, kept current by the committed entries the owning Replica
+// sends it, applied exactly as a replay would apply them. It serves reads
+// from its own tree, forwards writes to the Replica and answers each from
+// its own apply of the entry that carries it, the way a follower answers
+// from its own apply (DESIGN.md, decision 2).
+//
+// Before it serves a request it catches up with what the Replica had
+// applied (read from memory the two share), so a client that was told a
+// write is done sees it whichever thread its next request lands on.
+import { assert } from '../assert.ts'
+import type { Clock, Timer } from '../clock.ts'
+import { HerdError } from '../errors.ts'
+import { decodeEntry, type Applied, type DataTree, type Proposal, type TreeReader } from '../tree/index.ts'
+import type { ReplicaHandle } from './handle.ts'
+import type { EntriesMessage, FailedMessage, SubmitMessage } from './mirror-protocol.ts'
+import type { AppliedListener, Committed, ReplicaStatus } from './replica.ts'
+
+export interface MirrorOptions {
+  /** The Replica's tree as of the snapshot this mirror starts from. */
+  readonly tree: DataTree
+  readonly clock: Clock
+  readonly writeTimeoutMs: number
+  /** The status the Replica reported (id, role, term, leader, client URL). */
+  readonly status: ReplicaStatus
+  /** The zxid the Replica has applied (shared memory; it only grows). */
+  readonly leaderApplied: () => number
+  readonly send: (message: SubmitMessage) => void
+}
+
+interface Forwarded {
+  readonly deadlineMs: number
+  resolve(committed: Committed): void
+  reject(error: unknown): void
+}
+
+interface ApplyWaiter {
+  readonly zxid: number
+  readonly deadlineMs: number
+  resolve(): void
+  reject(error: unknown): void
+}
+
+/** How long past writeTimeoutMs a forwarded write waits for the Replica's own answer before giving up here. */
+const forwardGraceMs = 1000
+const sweepIntervalMs = 100
+
+export class MirrorReplica implements ReplicaHandle {
+  readonly #options: MirrorOptions
+  readonly #tree: DataTree
+  readonly #forwarded = new Map<number, Forwarded>()
+  readonly #listeners: AppliedListener[] = []
+  #waiters: ApplyWaiter[] = []
+  #nextId = 1
+  /** Writes of this turn, sent together at its end. */
+  #outbox: { ids: number[]; proposals: Array<Omit<Proposal, 'timeMs'>> } | null = null
+  #status: ReplicaStatus
+  readonly #sweep: Timer
+
+  constructor(options: MirrorOptions) {
+    this.#options = options
+    this.#tree = options.tree
+    this.#status = options.status
+    this.#sweep = options.clock.setInterval(() => this.#expire(), sweepIntervalMs)
+  }
+
+  get tree(): TreeReader {
+    return this.#tree
+  }
+
+  get appliedZxid(): number {
+    return this.#tree.zxid
+  }
+
+  status(): ReplicaStatus {
+    const leaderApplied = this.#options.leaderApplied()
+    return { ...this.#status, commitZxid: Math.max(this.#status.commitZxid, leaderApplied), appliedZxid: this.#tree.zxid }
+  }
+
+  /** The Replica's role, term or leader changed. */
+  updateStatus(status: ReplicaStatus): void {
+    this.#status = status
+  }
+
+  onApplied(listener: AppliedListener): () => void {
+    this.#listeners.push(listener)
+    return () => {
+      const index = this.#listeners.indexOf(listener)
+      if (index >= 0) this.#listeners.splice(index, 1)
+    }
+  }
+
+  submit(proposal: Omit<Proposal, 'timeMs'>): Promise<Committed> {
+    const id = this.#nextId++
+    return new Promise<Committed>((resolve, reject) => {
+      this.#forwarded.set(id, { deadlineMs: this.#options.clock.nowMs() + this.#options.writeTimeoutMs + forwardGraceMs, resolve, reject })
+      if (this.#outbox === null) {
+        this.#outbox = { ids: [], proposals: [] }
+        setImmediate(() => this.#flush())
+      }
+      this.#outbox.ids.push(id)
+      this.#outbox.proposals.push(proposal)
+    })
+  }
+
+  #flush(): void {
+    const outbox = this.#outbox
+    this.#outbox = null
+    if (outbox !== null) this.#options.send({ t: 'submit', ids: outbox.ids, proposals: outbox.proposals })
+  }
+
+  waitForApplied(zxid: number, timeoutMs: number): Promise<void> {
+    if (zxid <= this.#tree.zxid) return Promise.resolve()
+    if (timeoutMs <= 0) {
+      return Promise.reject(new HerdError('OperationTimeout', `zxid ${zxid} is not applied here yet (applied ${this.#tree.zxid})`))
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ zxid, deadlineMs: this.#options.clock.nowMs() + timeoutMs, resolve, reject })
+    })
+  }
+
+  async sync(timeoutMs: number): Promise<number> {
+    await this.waitForApplied(this.#options.leaderApplied(), timeoutMs)
+    return this.#tree.zxid
+  }
+
+  caughtUp(): Promise<void> | null {
+    const target = this.#options.leaderApplied()
+    if (target <= this.#tree.zxid) return null
+    return this.waitForApplied(target, this.#options.writeTimeoutMs)
+  }
+
+  /** A message from the Replica. */
+  receive(message: EntriesMessage | FailedMessage): void {
+    if (message.t === 'failed') {
+      const forwarded = this.#forwarded.get(message.id)
+      if (forwarded === undefined) return
+      this.#forwarded.delete(message.id)
+      forwarded.reject(new HerdError(message.code, message.detail))
+      return
+    }
+    const tagged = new Map(message.tags)
+    let start = 0
+    for (let i = 0; i < message.ends.length; i++) {
+      const end = message.ends[i] as number
+      const zxid = message.firstZxid + i
+      assert(zxid === this.#tree.zxid + 1, `mirror at ${this.#tree.zxid} was sent entry ${zxid}`)
+      const entry = decodeEntry(zxid, new Uint8Array(message.buffer, start, end - start))
+      start = end
+      const applied: Applied = this.#tree.apply(entry)
+      for (const listener of this.#listeners) listener(entry, applied)
+      const id = tagged.get(i)
+      if (id !== undefined) {
+        const forwarded = this.#forwarded.get(id)
+        if (forwarded !== undefined) {
+          this.#forwarded.delete(id)
+          forwarded.resolve({ zxid, applied })
+        }
+      }
+    }
+    this.#releaseWaiters()
+  }
+
+  close(): void {
+    this.#sweep.cancel()
+    const closing = new HerdError('ConnectionLoss', 'the serving thread is shutting down')
+    for (const forwarded of this.#forwarded.values()) forwarded.reject(closing)
+    this.#forwarded.clear()
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(closing)
+  }
+
+  #releaseWaiters(): void {
+    if (this.#waiters.length === 0) return
+    const applied = this.#tree.zxid
+    const remaining: ApplyWaiter[] = []
+    for (const waiter of this.#waiters) {
+      if (waiter.zxid <= applied) waiter.resolve()
+      else remaining.push(waiter)
+    }
+    this.#waiters = remaining
+  }
+
+  #expire(): void {
+    const nowMs = this.#options.clock.nowMs()
+    for (const [id, forwarded] of this.#forwarded) {
+      if (forwarded.deadlineMs > nowMs) continue
+      this.#forwarded.delete(id)
+      forwarded.reject(new HerdError('OperationTimeout', 'the write was not answered in time; its outcome is unknown'))
+    }
+    if (this.#waiters.length === 0) return
+    const remaining: ApplyWaiter[] = []
+    for (const waiter of this.#waiters) {
+      if (waiter.deadlineMs <= nowMs) {
+        waiter.reject(new HerdError('OperationTimeout', `zxid ${waiter.zxid} is not applied here yet (applied ${this.#tree.zxid})`))
+      } else {
+        remaining.push(waiter)
+      }
+    }
+    this.#waiters = remaining
+  }
+}

@@ -1,0 +1,170 @@
+// The main thread's side of the serving threads. Each serving thread runs
+// the whole HTTP app on the shared client port (SO_REUSEPORT: the kernel
+// spreads connections over the threads) with a MirrorReplica of the tree.
+// This host starts them from a snapshot of the Replica's tree, sends each
+// committed batch to all of them (tagging, for each thread, the entries it
+// proposed), publishes the Replica's applied zxid in shared memory before any
+// write it answers is answered, proposes the writes they forward and does the
+// session operations that need the lease table.
+//
+// Why threads: one event loop serves reads at about two thirds of what a
+// bare node:http server manages on this 2-core machine; the second core did
+// little else. A thread's failure stops the process (a supervisor restarts
+// it): its connections cannot be handed to another thread.
+import { Worker } from 'node:worker_threads'
+import type { Config } from '../config.ts'
+import { isHerdError, type ErrorCode } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import { packEntries, type Replica, type SubmitMessage } from '../replication/index.ts'
+import type { SessionTracker } from '../sessions/index.ts'
+import type { LogRecord } from '../storage/index.ts'
+import type { CallMessage, StartMessage, ToMain, ToWorker, WorkerData } from './protocol.ts'
+
+export interface ServingThreadsOptions {
+  readonly replica: Replica
+  readonly sessions: SessionTracker
+  readonly config: Config
+  readonly log: Logger
+  /** The client port the main thread bound. */
+  readonly port: number
+  readonly applied: SharedArrayBuffer
+  readonly streamCounts: SharedArrayBuffer
+  /** Stops the process: a serving thread failed. */
+  readonly onFatal: (error: unknown) => void
+}
+
+interface Thread {
+  readonly index: number
+  readonly worker: Worker
+  /** zxid -> the thread's request id, for entries it proposed and has not been sent yet. */
+  readonly tags: Map<number, number>
+  isStopping: boolean
+}
+
+/** A BigInt64Array(1) over a new SharedArrayBuffer: the Replica's applied zxid. */
+export function appliedBuffer(): SharedArrayBuffer {
+  return new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT)
+}
+
+export class ServingThreads {
+  readonly #options: ServingThreadsOptions
+  readonly #applied: BigInt64Array
+  readonly #threads: Thread[] = []
+  #unsubscribe: (() => void) | null = null
+
+  constructor(options: ServingThreadsOptions) {
+    this.#options = options
+    this.#applied = new BigInt64Array(options.applied)
+  }
+
+  /** Starts `count` serving threads and resolves once every one listens. */
+  async start(count: number): Promise<void> {
+    const { replica } = this.#options
+    Atomics.store(this.#applied, 0, BigInt(replica.appliedZxid))
+    this.#unsubscribe = replica.onAppliedBatch((records) => this.#broadcast(records))
+    await Promise.all(Array.from({ length: count }, (_, i) => this.#spawn(i + 1)))
+  }
+
+  /** Asks every thread to stop serving, and waits for them (then terminates what is left). */
+  async stop(graceMs: number): Promise<void> {
+    this.#unsubscribe?.()
+    await Promise.all(
+      this.#threads.map(async (thread) => {
+        thread.isStopping = true
+        const exited = new Promise<void>((resolve) => thread.worker.once('exit', () => resolve()))
+        thread.worker.postMessage({ t: 'stop' } satisfies ToWorker)
+        const timer = setTimeout(() => void thread.worker.terminate(), graceMs)
+        timer.unref()
+        await exited
+        clearTimeout(timer)
+      }),
+    )
+  }
+
+  #spawn(index: number): Promise<void> {
+    const { config, port, replica } = this.#options
+    const data: WorkerData = { index, config, port, applied: this.#options.applied, streamCounts: this.#options.streamCounts }
+    const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: data })
+    const thread: Thread = { index, worker, tags: new Map(), isStopping: false }
+    this.#threads.push(thread)
+    // The snapshot and every batch after it go out in order on the same port,
+    // so the thread starts exactly where the stream of entries begins.
+    const chunks = replica.snapshotChunks()
+    const start: StartMessage = { t: 'start', chunks, status: replica.status() }
+    worker.postMessage(start, chunks.map((chunk) => chunk.buffer as ArrayBuffer))
+    return new Promise<void>((resolve, reject) => {
+      worker.on('message', (message: ToMain) => {
+        if (message.t === 'ready') resolve()
+        else this.#onMessage(thread, message)
+      })
+      worker.once('error', (error) => {
+        reject(error)
+        this.#options.onFatal(new Error(`serving thread ${index} failed: ${error.stack ?? error.message}`))
+      })
+      worker.once('exit', (code) => {
+        if (thread.isStopping) return
+        const error = new Error(`serving thread ${index} exited (${code})`)
+        reject(error)
+        this.#options.onFatal(error)
+      })
+    })
+  }
+
+  #broadcast(records: readonly LogRecord[]): void {
+    const last = records[records.length - 1]
+    if (last === undefined) return
+    // Published before any write of this batch is answered anywhere.
+    Atomics.store(this.#applied, 0, BigInt(last.index))
+    for (const thread of this.#threads) {
+      const tags: Array<readonly [number, number]> = []
+      if (thread.tags.size > 0) {
+        for (let i = 0; i < records.length; i++) {
+          const zxid = (records[i] as LogRecord).index
+          const id = thread.tags.get(zxid)
+          if (id === undefined) continue
+          thread.tags.delete(zxid)
+          tags.push([i, id])
+        }
+      }
+      const message = packEntries(records, tags)
+      thread.worker.postMessage(message, [message.buffer])
+    }
+  }
+
+  #onMessage(thread: Thread, message: SubmitMessage | CallMessage | { readonly t: 'stopped' }): void {
+    if (message.t === 'submit') this.#submit(thread, message)
+    else if (message.t === 'call') void this.#call(thread, message)
+  }
+
+  #submit(thread: Thread, message: SubmitMessage): void {
+    for (let i = 0; i < message.ids.length; i++) {
+      const id = message.ids[i] as number
+      const { zxid, committed } = this.#options.replica.propose(message.proposals[i] as SubmitMessage['proposals'][number])
+      if (zxid !== null) thread.tags.set(zxid, id)
+      committed.catch((error: unknown) => {
+        if (zxid !== null) thread.tags.delete(zxid)
+        const { code, detail } = describe(error)
+        thread.worker.postMessage({ t: 'failed', id, code, detail } satisfies ToWorker)
+      })
+    }
+  }
+
+  async #call(thread: Thread, message: CallMessage): Promise<void> {
+    const { sessions } = this.#options
+    try {
+      let value: unknown
+      if (message.method === 'heartbeat') value = sessions.renew(message.sessionId, message.secret)
+      else if (message.method === 'createSession') value = await sessions.create(message.timeoutMs)
+      else value = await sessions.close(message.sessionId, message.secret)
+      thread.worker.postMessage({ t: 'reply', id: message.id, value } satisfies ToWorker)
+    } catch (error) {
+      const { code, detail } = describe(error)
+      thread.worker.postMessage({ t: 'callFailed', id: message.id, code, detail } satisfies ToWorker)
+    }
+  }
+}
+
+function describe(error: unknown): { code: ErrorCode; detail: string } {
+  if (isHerdError(error)) return { code: error.code, detail: error.detail }
+  return { code: 'SystemError', detail: 'internal error on the replica thread' }
+}
