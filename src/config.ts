@@ -25,6 +25,17 @@ const settings = {
   logLevel: { kind: 'string', help: 'error | warn | info | debug' },
   serveThreads: { kind: 'int', min: 0, max: 64, help: 'threads serving the client port, each with a copy of the tree (0 = one per CPU, at most 4)' },
 
+  peers: { kind: 'list', help: 'the cluster\'s voters as id=host:port of their peer ports, comma separated, this replica included (empty = a cluster of one)' },
+  peerHost: { kind: 'string', help: 'address the peer port binds to' },
+  peerPort: { kind: 'int', min: 0, max: 65535, help: 'peer port (0 = pick a free one); defaults to the port of this replica in --peers' },
+  clusterSecret: { kind: 'string', help: 'shared secret every peer request carries (required with peers; HERD_CLUSTER_SECRET keeps it off the command line)' },
+  raftTickMs: { kind: 'int', min: 1, max: 10_000, help: 'one tick of the consensus core' },
+  electionTicks: { kind: 'int', min: 2, max: 1000, help: 'election timeout in ticks (randomized up to twice this)' },
+  heartbeatTicks: { kind: 'int', min: 1, max: 1000, help: 'leader heartbeat interval in ticks (less than electionTicks)' },
+  appendBytesMax: { kind: 'int', min: 1024, max: 64 * MiB, help: 'entry bytes in one append message' },
+  appendsInFlightMax: { kind: 'int', min: 1, max: 1024, help: 'append messages on their way to one follower at once' },
+  peerTimeoutMs: { kind: 'int', min: 10, max: 600_000, help: 'how long a call to another replica may take' },
+
   requestBytesMax: { kind: 'int', min: 1024, max: 64 * MiB, help: 'largest request body (a multi counts whole)' },
   dataBytesMax: { kind: 'int', min: 0, max: 64 * MiB, help: 'largest znode data' },
   pathBytesMax: { kind: 'int', min: 64, max: 65536, help: 'longest znode path, in UTF-8 bytes' },
@@ -87,6 +98,17 @@ export const defaults: Config = Object.freeze({
   dataDir: './data',
   logLevel: 'info',
   serveThreads: 0,
+
+  peers: [],
+  peerHost: '127.0.0.1',
+  peerPort: 0,
+  clusterSecret: '',
+  raftTickMs: 50,
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  appendBytesMax: 1 * MiB,
+  appendsInFlightMax: 8,
+  peerTimeoutMs: 5000,
 
   requestBytesMax: 1 * MiB,
   dataBytesMax: 1 * MiB,
@@ -182,7 +204,40 @@ export function parseConfig(sources: ConfigSources): Config {
   if ((config['dataBytesMax'] as number) > (config['requestBytesMax'] as number)) {
     throw new ConfigError('dataBytesMax must not exceed requestBytesMax')
   }
+  if ((config['heartbeatTicks'] as number) >= (config['electionTicks'] as number)) {
+    throw new ConfigError('heartbeatTicks must be less than electionTicks')
+  }
+  const peers = peerAddresses(config as Config)
+  if (peers.size > 0) {
+    const self = peers.get(config['replicaId'] as number)
+    if (self === undefined) throw new ConfigError(`peers must include this replica (replicaId ${String(config['replicaId'])})`)
+    if (peers.size > 1 && (config['clusterSecret'] as string).length < 16) {
+      throw new ConfigError('a cluster of several replicas needs clusterSecret (HERD_CLUSTER_SECRET), at least 16 characters, the same on every replica')
+    }
+    if (raw.peerPort === undefined) config['peerPort'] = self.port
+  }
   return Object.freeze(config) as Config
+}
+
+export interface PeerAddress {
+  readonly host: string
+  readonly port: number
+}
+
+/** The voters named by `peers`, by id; empty for a cluster of one. Throws ConfigError on a malformed entry. */
+export function peerAddresses(config: Pick<Config, 'peers'>): Map<number, PeerAddress> {
+  const peers = new Map<number, PeerAddress>()
+  for (const item of config.peers) {
+    const match = /^(\d{1,3})=([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})$/.exec(item.trim())
+    const id = Number(match?.[1])
+    const port = Number(match?.[3])
+    if (match === null || id < 1 || id > 254 || port < 1 || port > 65535) {
+      throw new ConfigError(`peers: "${item}" is not id=host:port (id 1..254, port 1..65535)`)
+    }
+    if (peers.has(id)) throw new ConfigError(`peers: replica ${id} is listed twice`)
+    peers.set(id, { host: match[2] as string, port })
+  }
+  return peers
 }
 
 export function configKeys(): ConfigKey[] {

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { ConfigError, defaults, envName, flagName, parseConfig } from '../../src/config.ts'
+import { ConfigError, defaults, envName, flagName, parseConfig, peerAddresses } from '../../src/config.ts'
 
 describe('parseConfig', () => {
   it('gives the defaults with no input', () => {
@@ -55,5 +56,40 @@ describe('parseConfig', () => {
 
   it('freezes the result', () => {
     expect(Object.isFrozen(parseConfig({ argv: [], env: {} }))).toBe(true)
+  })
+
+  it("parses deploy/herd.example.json, the operators' starting point, as it ships", () => {
+    const fileText = readFileSync(new URL('../../deploy/herd.example.json', import.meta.url), 'utf8')
+    const config = parseConfig({ argv: [], env: {}, fileText })
+    expect(config.dataDir).toBe('/var/lib/herd')
+    expect(config.clientHost).toBe('0.0.0.0')
+  })
+
+  it('takes the voters from --peers, with this replica among them, and its peer port from its own entry', () => {
+    const peers = '1=127.0.0.1:9281,2=127.0.0.1:9282,3=localhost:9283'
+    const config = parseConfig({ argv: ['--replica-id', '2', '--peers', peers], env: { HERD_CLUSTER_SECRET: 'a-secret-of-16-chars' } })
+    expect([...peerAddresses(config)]).toEqual([
+      [1, { host: '127.0.0.1', port: 9281 }],
+      [2, { host: '127.0.0.1', port: 9282 }],
+      [3, { host: 'localhost', port: 9283 }],
+    ])
+    expect(config.peerPort).toBe(9282)
+    expect(parseConfig({ argv: ['--replica-id', '2', '--peers', peers, '--peer-port', '7000'], env: { HERD_CLUSTER_SECRET: 'a-secret-of-16-chars' } }).peerPort).toBe(7000)
+  })
+
+  it('refuses a cluster without a secret, without this replica, or with malformed peers', () => {
+    const peers = ['--peers', '1=127.0.0.1:9281,2=127.0.0.1:9282']
+    expect(() => parseConfig({ argv: peers, env: {} })).toThrow(/needs clusterSecret/)
+    expect(() => parseConfig({ argv: [...peers, '--cluster-secret', 'short'], env: {} })).toThrow(/needs clusterSecret/)
+    expect(() => parseConfig({ argv: ['--replica-id', '3', ...peers], env: { HERD_CLUSTER_SECRET: 'a-secret-of-16-chars' } })).toThrow(/must include this replica/)
+    for (const bad of ['1=127.0.0.1', 'x=127.0.0.1:1', '0=h:1', '1=h:70000', '1=h:1,1=h:2', '1=a b:1']) {
+      expect(() => parseConfig({ argv: ['--peers', bad], env: {} }), bad).toThrow(ConfigError)
+    }
+    // One voter needs no secret: it talks to nobody.
+    expect(parseConfig({ argv: ['--peers', '1=127.0.0.1:9281'], env: {} }).peerPort).toBe(9281)
+  })
+
+  it('keeps the heartbeat shorter than the election timeout', () => {
+    expect(() => parseConfig({ argv: ['--heartbeat-ticks', '10', '--election-ticks', '10'], env: {} })).toThrow(/heartbeatTicks/)
   })
 })
