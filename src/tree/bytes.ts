@@ -238,6 +238,12 @@ export class ByteReader {
     return value
   }
 
+  /** Passes over length-prefixed bytes (or a string) without copying them. */
+  skipBytes(): void {
+    const length = this.length()
+    this.at += length
+  }
+
   string(): string {
     const length = this.length()
     const start = this.at

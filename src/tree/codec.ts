@@ -25,6 +25,7 @@ import type {
   Result,
   Stat,
   ZnodeKind,
+  Member,
 } from './types.ts'
 import { isErrorCode } from '../errors.ts'
 
@@ -43,6 +44,7 @@ const commandTags = {
   closeSession: 9,
   reap: 10,
   noop: 11,
+  membership: 12,
 } as const
 
 const resultTags = {
@@ -77,6 +79,32 @@ export function encodeProposal(proposal: Proposal): Uint8Array {
   if ((proposal.command.type as string) === 'check') throw new CodecError('check is only valid inside multi')
   writeCommand(w, proposal.command)
   return w.finish()
+}
+
+/**
+ * The members named by a membership entry, or null for any other entry;
+ * cheap for those (it reads only the few bytes before the command's tag),
+ * since replication asks it of every entry it appends. Throws CodecError on
+ * bytes encodeProposal could not have written.
+ */
+export function membershipOf(bytes: Uint8Array): readonly Member[] | null {
+  const r = new ByteReader(bytes)
+  if (r.u8() !== proposalVersion) throw new CodecError('unknown proposal version')
+  r.varint()
+  r.varint()
+  for (let count = r.count(2); count > 0; count--) {
+    r.skipBytes()
+    r.skipBytes()
+  }
+  if (r.bool()) {
+    r.skipBytes()
+    r.skipBytes()
+    r.varint()
+  }
+  if (bytes[bytes.length - r.remaining] !== commandTags.membership) return null
+  const command = readCommand(r)
+  r.expectEnd()
+  return command.type === 'membership' ? command.members : null
 }
 
 /** The entry at log index `zxid`. Throws CodecError for anything encodeProposal could not have written. */
@@ -205,6 +233,15 @@ function writeCommand(w: ByteWriter, command: Command | MultiOp): void {
     case 'noop':
       w.u8(commandTags.noop)
       return
+    case 'membership':
+      w.u8(commandTags.membership)
+      w.varuint(command.members.length)
+      for (const member of command.members) {
+        w.varuint(member.id)
+        w.string(member.host)
+        w.varuint(member.port)
+      }
+      return
     default:
       throw new CodecError(`unknown command type '${String((command as { type: unknown }).type)}'`)
   }
@@ -244,6 +281,12 @@ function readCommand(r: ByteReader): Command {
       return { type: 'reap', path: r.string(), czxid: r.varint() }
     case commandTags.noop:
       return { type: 'noop' }
+    case commandTags.membership: {
+      const count = r.count(3)
+      const members: Member[] = []
+      for (let i = 0; i < count; i++) members.push({ id: r.varuint(), host: r.string(), port: r.varuint() })
+      return { type: 'membership', members }
+    }
     case commandTags.check:
       throw new CodecError('check is only valid inside multi')
     default:

@@ -274,6 +274,7 @@ export class DataTree implements TreeReader {
         result = this.reap(command, entry, events)
         break
       case 'noop':
+      case 'membership':
         result = { type: 'noop' }
         break
       default:

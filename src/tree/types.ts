@@ -147,6 +147,22 @@ export interface NoopCommand {
   readonly type: 'noop'
 }
 
+/** A voter of the cluster and where its peer port is. */
+export interface Member {
+  readonly id: number
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * The cluster's voters from this entry on (replication's business: the tree
+ * applies it as it applies a noop, so that every log index is a zxid).
+ */
+export interface MembershipCommand {
+  readonly type: 'membership'
+  readonly members: readonly Member[]
+}
+
 export type Command =
   | CreateOp
   | DeleteOp
@@ -158,6 +174,7 @@ export type Command =
   | CloseSessionCommand
   | ReapCommand
   | NoopCommand
+  | MembershipCommand
 
 export type CommandType = Command['type']
 

@@ -35,6 +35,10 @@ export const commandArb: fc.Arbitrary<Command> = fc.oneof(
   fc.record({ type: fc.constant('closeSession' as const), sessionId: int, isExpiry: fc.boolean() }),
   fc.record({ type: fc.constant('reap' as const), path: text, czxid: int }),
   fc.constant({ type: 'noop' as const }),
+  fc.record({
+    type: fc.constant('membership' as const),
+    members: fc.array(fc.record({ id: fc.integer({ min: 1, max: 254 }), host: text, port: fc.integer({ min: 1, max: 65535 }) }), { maxLength: 5 }),
+  }),
 )
 
 const callerArb: fc.Arbitrary<Caller> = fc.record({

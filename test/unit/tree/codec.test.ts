@@ -7,6 +7,7 @@ import {
   decodeOutcome,
   encodeOutcome,
   encodeProposal,
+  membershipOf,
   openAcl,
   type Command,
   type Outcome,
@@ -35,12 +36,27 @@ const everyCommand: Command[] = [
   { type: 'closeSession', sessionId: 2 ** 40, isExpiry: true },
   { type: 'reap', path: '/c', czxid: 123456789012 },
   { type: 'noop' },
+  { type: 'membership', members: [{ id: 1, host: '127.0.0.1', port: 8281 }, { id: 254, host: 'node-2.example', port: 65535 }] },
 ]
 
 describe('proposal codec', () => {
   it.each(everyCommand.map((command) => [command.type, command] as const))('round-trips a %s command exactly', (_, command) => {
     const p = proposal(command)
     expect(decodeEntry(42, encodeProposal(p))).toEqual({ zxid: 42, ...p })
+  })
+
+  it('tells a membership entry from every other kind by reading only its head', () => {
+    for (const command of everyCommand) {
+      const members = membershipOf(encodeProposal(proposal(command)))
+      expect(members).toEqual(command.type === 'membership' ? command.members : null)
+    }
+    const claimed: Proposal = {
+      ...proposal({ type: 'membership', members: [{ id: 3, host: 'h', port: 1 }] }),
+      caller: { sessionId: 5, ids: [{ scheme: 'digest', id: 'a:b' }] },
+      idempotency: { key: 'k', fingerprint: 'f', expiresAtMs: 9 },
+    }
+    expect(membershipOf(encodeProposal(claimed))).toEqual([{ id: 3, host: 'h', port: 1 }])
+    expect(() => membershipOf(new Uint8Array([1, 0]))).toThrow(CodecError)
   })
 
   it('round-trips the caller ids and the idempotency claim', () => {
@@ -56,7 +72,9 @@ describe('proposal codec', () => {
   it('round-trips any proposal (property)', () => {
     fc.assert(
       fc.property(proposalArb, fc.integer({ min: 1, max: 2 ** 40 }), (p, zxid) => {
-        expect(decodeEntry(zxid, encodeProposal(p))).toEqual({ zxid, ...p })
+        const encoded = encodeProposal(p)
+        expect(decodeEntry(zxid, encoded)).toEqual({ zxid, ...p })
+        expect(membershipOf(encoded)).toEqual(p.command.type === 'membership' ? p.command.members : null)
       }),
     )
   })

@@ -255,6 +255,7 @@ class Model {
         break
       }
       case 'noop':
+      case 'membership':
         result = { type: 'noop' }
         break
     }
