@@ -4,10 +4,11 @@
 // MemoryStore and a manual clock, so both run the same wiring.
 import { createApp, type Api } from './api/index.ts'
 import type { Clock } from './clock.ts'
-import type { Config } from './config.ts'
+import { peerAddresses, type Config } from './config.ts'
+import type { Failpoints } from './failpoints.ts'
 import type { Logger } from './log.ts'
 import { Reaper } from './reaper/index.ts'
-import { Replica } from './replication/index.ts'
+import { Replica, type PeerTransport } from './replication/index.ts'
 import { SessionTracker } from './sessions/index.ts'
 import type { LogStore } from './storage/index.ts'
 import { WatchRegistry, type StreamCounts } from './watches/index.ts'
@@ -23,6 +24,11 @@ export interface AssembleOptions {
   readonly onFatal: (error: unknown) => void
   /** Where watch streams are counted against the limits, when serving threads share them. */
   readonly streamCounts?: StreamCounts
+  /** How to reach the other replicas; null (or absent) for a cluster of one. */
+  readonly transport?: PeerTransport | null
+  /** The core's randomness (election timeouts); seeded in tests. */
+  readonly random?: () => number
+  readonly failpoints?: Failpoints
 }
 
 export interface Assembled {
@@ -57,11 +63,22 @@ export function assemble(options: AssembleOptions): Assembled {
         idempotencyKeysMax: config.idempotencyKeysMax,
       },
       proposalsPendingMax: config.proposalsPendingMax,
-      groupCommitEntriesMax: config.groupCommitEntriesMax,
-      syncsInFlightMax: config.syncsInFlightMax,
       writeTimeoutMs: config.writeTimeoutMs,
       snapshotEntriesInterval: config.snapshotEntriesInterval,
       onFatal: options.onFatal,
+      raft: {
+        tickMs: config.raftTickMs,
+        electionTicks: config.electionTicks,
+        heartbeatTicks: config.heartbeatTicks,
+        appendBytesMax: config.appendBytesMax,
+        appendsInFlightMax: config.appendsInFlightMax,
+        members: membersOf(config),
+        random: options.random ?? Math.random,
+        peerTimeoutMs: config.peerTimeoutMs,
+      },
+      transport: options.transport ?? null,
+      log,
+      ...(options.failpoints === undefined ? {} : { failpoints: options.failpoints }),
     },
     [watches.onApplied],
   )
@@ -92,4 +109,11 @@ export function assemble(options: AssembleOptions): Assembled {
       await replica.close()
     },
   }
+}
+
+/** The bootstrap voters: --peers, or this replica alone. */
+function membersOf(config: Config): Array<{ id: number; host: string; port: number }> {
+  const peers = peerAddresses(config)
+  if (peers.size === 0) return [{ id: config.replicaId, host: config.peerHost, port: config.peerPort }]
+  return [...peers].map(([id, address]) => ({ id, ...address }))
 }

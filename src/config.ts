@@ -68,8 +68,6 @@ const settings = {
   writeTimeoutMs: { kind: 'int', min: 10, max: 600_000, help: 'how long a write waits to be applied (then OperationTimeout)' },
   readWaitMsMax: { kind: 'int', min: 0, max: 600_000, help: 'longest wait of a read for minZxid' },
   proposalsPendingMax: { kind: 'int', min: 1, max: 10_000_000, help: 'most writes waiting to be made durable (then Throttled)' },
-  groupCommitEntriesMax: { kind: 'int', min: 1, max: 100_000, help: 'most entries synced together' },
-  syncsInFlightMax: { kind: 'int', min: 1, max: 64, help: 'batches of entries on their way to the disk at once (in order)' },
   snapshotEntriesInterval: { kind: 'int', min: 10, max: 100_000_000, help: 'entries between snapshots' },
 
   headersTimeoutMs: { kind: 'int', min: 100, max: 600_000, help: 'time to receive request headers (slowloris guard)' },
@@ -142,8 +140,6 @@ export const defaults: Config = Object.freeze({
   writeTimeoutMs: 10_000,
   readWaitMsMax: 10_000,
   proposalsPendingMax: 50_000,
-  groupCommitEntriesMax: 4096,
-  syncsInFlightMax: 4,
   snapshotEntriesInterval: 100_000,
 
   headersTimeoutMs: 10_000,

@@ -6,8 +6,10 @@ import { availableParallelism } from 'node:os'
 import { startClientServer } from './api/index.ts'
 import { assemble } from './assemble.ts'
 import { systemClock } from './clock.ts'
-import { ConfigError, configFilePath, describeSettings, parseConfig, type Config } from './config.ts'
+import { ConfigError, configFilePath, describeSettings, parseConfig, peerAddresses, type Config } from './config.ts'
+import { parseFailpoints } from './failpoints.ts'
 import { createLogger, isLogLevel, type Logger } from './log.ts'
+import { PeerClient, startPeerServer, type PeerServer } from './replication/index.ts'
 import { openRocksStore } from './storage/index.ts'
 import { appliedBuffer, ServingThreads } from './threads/index.ts'
 import { SharedStreamCounts } from './watches/index.ts'
@@ -43,6 +45,20 @@ async function run(config: Config, log: Logger): Promise<void> {
   }
   const threadCount = config.serveThreads === 0 ? Math.min(4, availableParallelism()) : config.serveThreads
   const streamCounts = SharedStreamCounts.buffer()
+  const voters = peerAddresses(config)
+  const transport =
+    voters.size > 1
+      ? new PeerClient({
+          selfId: config.replicaId,
+          secret: config.clusterSecret,
+          clock: systemClock,
+          log,
+          timeoutMs: config.peerTimeoutMs,
+          sendsInFlightMax: 4,
+          queuedMessagesMax: 10_000,
+        })
+      : null
+  const lastIndexAtOpen = store.lastIndex()
   const node = assemble({
     config,
     store,
@@ -51,7 +67,25 @@ async function run(config: Config, log: Logger): Promise<void> {
     clientUrl: `http://${config.clientHost}:${config.clientPort}`,
     onFatal: fatal,
     streamCounts: new SharedStreamCounts(streamCounts, config.watchStreamsMax, config.watchStreamsPerClientMax),
+    transport,
+    failpoints: parseFailpoints(process.env['HERD_FAILPOINTS']),
   })
+  let peerServer: PeerServer | null = null
+  if (transport !== null) {
+    peerServer = await startPeerServer({ selfId: config.replicaId, secret: config.clusterSecret, host: config.peerHost, port: config.peerPort, log, handler: node.replica })
+    log.info(`peer port ${config.peerHost}:${peerServer.port}; voters ${[...voters.keys()].join(', ')}`)
+  } else {
+    // A single voter commits what its log holds as soon as it has elected
+    // itself: wait for that, so the first read after a restart sees every
+    // write acknowledged before it.
+    // (The replica's timers do not hold the process open; this one does.)
+    const holdOpen = setInterval(() => undefined, 1000)
+    try {
+      await node.replica.waitForApplied(lastIndexAtOpen, Math.max(config.writeTimeoutMs, 60_000))
+    } finally {
+      clearInterval(holdOpen)
+    }
+  }
   const server = await startClientServer(node.api, config, log, () => node.replica.appliedZxid, { reusePort: threadCount > 1 })
   const { replica } = node
   replica.advertise(server.url)
@@ -74,6 +108,8 @@ async function run(config: Config, log: Logger): Promise<void> {
     node.api.streams.closeAll()
     await Promise.all([server.close(shutdownGraceMs), threads.stop(shutdownGraceMs)])
     await node.stop()
+    await peerServer?.close()
+    await transport?.close()
     await store.close()
     log.info('stopped')
     process.exit(0)

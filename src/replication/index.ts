@@ -21,6 +21,8 @@
 // Must not import: api/, sessions/, watches/ (they subscribe via onApplied).
 export type { ReplicaHandle } from './handle.ts'
 export { MirrorReplica, type MirrorOptions } from './mirror.ts'
-export { packEntries, type EntriesMessage, type FailedMessage, type SubmitMessage } from './mirror-protocol.ts'
+export { packEntries, type DoneMessage, type EntriesMessage, type FailedMessage, type SubmitMessage } from './mirror-protocol.ts'
 export { Replica } from './replica.ts'
-export type { AppliedListener, Committed, ReplicaOptions, ReplicaStatus, Role } from './replica.ts'
+export type { AppliedListener, CallHandler, Committed, PeerTransport, RaftOptions, ReplicaOptions, ReplicaStatus, Role, RoleChange } from './replica.ts'
+export { PeerClient, type PeerClientOptions } from './peer/peer-client.ts'
+export { startPeerServer, type PeerHandler, type PeerServer, type PeerServerOptions } from './peer/peer-server.ts'

@@ -36,6 +36,17 @@ export interface FailedMessage {
   readonly detail: string
 }
 
+/**
+ * Replica -> mirror: a write the Replica forwarded to the leader was applied
+ * at `zxid` (sent after the entries that carry it): answer it from the
+ * mirror's own apply.
+ */
+export interface DoneMessage {
+  readonly t: 'done'
+  readonly id: number
+  readonly zxid: number
+}
+
 export function packEntries(records: readonly LogRecord[], tags: ReadonlyArray<readonly [number, number]>): EntriesMessage {
   let size = 0
   for (const record of records) size += record.data.byteLength

@@ -13,7 +13,7 @@ import type { Clock, Timer } from '../clock.ts'
 import { HerdError } from '../errors.ts'
 import { decodeEntry, type Applied, type DataTree, type Proposal, type TreeReader } from '../tree/index.ts'
 import type { ReplicaHandle } from './handle.ts'
-import type { EntriesMessage, FailedMessage, SubmitMessage } from './mirror-protocol.ts'
+import type { DoneMessage, EntriesMessage, FailedMessage, SubmitMessage } from './mirror-protocol.ts'
 import type { AppliedListener, Committed, ReplicaStatus } from './replica.ts'
 
 export interface MirrorOptions {
@@ -44,6 +44,8 @@ interface ApplyWaiter {
 /** How long past writeTimeoutMs a forwarded write waits for the Replica's own answer before giving up here. */
 const forwardGraceMs = 1000
 const sweepIntervalMs = 100
+/** Apply results kept for writes the Replica forwarded to a leader (their zxid comes after their entry). */
+const recentResultsMax = 4096
 
 export class MirrorReplica implements ReplicaHandle {
   readonly #options: MirrorOptions
@@ -51,6 +53,7 @@ export class MirrorReplica implements ReplicaHandle {
   readonly #forwarded = new Map<number, Forwarded>()
   readonly #listeners: AppliedListener[] = []
   #waiters: ApplyWaiter[] = []
+  readonly #recent = new Map<number, Applied>()
   #nextId = 1
   /** Writes of this turn, sent together at its end. */
   #outbox: { ids: number[]; proposals: Array<Omit<Proposal, 'timeMs'>> } | null = null
@@ -131,7 +134,16 @@ export class MirrorReplica implements ReplicaHandle {
   }
 
   /** A message from the Replica. */
-  receive(message: EntriesMessage | FailedMessage): void {
+  receive(message: EntriesMessage | FailedMessage | DoneMessage): void {
+    if (message.t === 'done') {
+      const forwarded = this.#forwarded.get(message.id)
+      if (forwarded === undefined) return
+      this.#forwarded.delete(message.id)
+      const applied = this.#recent.get(message.zxid)
+      if (applied !== undefined) forwarded.resolve({ zxid: message.zxid, applied })
+      else forwarded.reject(new HerdError('OperationTimeout', `write zxid ${message.zxid} was applied too long ago to tell its result`))
+      return
+    }
     if (message.t === 'failed') {
       const forwarded = this.#forwarded.get(message.id)
       if (forwarded === undefined) return
@@ -149,6 +161,8 @@ export class MirrorReplica implements ReplicaHandle {
       start = end
       const applied: Applied = this.#tree.apply(entry)
       for (const listener of this.#listeners) listener(entry, applied)
+      this.#recent.set(zxid, applied)
+      if (this.#recent.size > recentResultsMax) this.#recent.delete(zxid - recentResultsMax)
       const id = tagged.get(i)
       if (id !== undefined) {
         const forwarded = this.#forwarded.get(id)

@@ -1,32 +1,60 @@
-// The replica: the one loop that owns the log. A write becomes a log entry
-// (stamped with the leader's time and given the next zxid), entries that
-// arrive in the same turn of the event loop are synced to the LogStore
-// together (group commit), and only then applied to the tree, in zxid order;
-// the apply result answers the waiting request and the tree's events go to
-// the subscribers (watches, sessions) before that answer is sent.
+// The replica: the driver around the Raft core (core/), and the one loop
+// that owns the log. It keeps the core's Ready contract (core/index.ts):
+// persist (the snapshot, then entries and hard state, synced together: group
+// commit), send, apply the committed entries to the tree in zxid order,
+// serve read indexes, advance. The apply result answers the waiting request
+// and the tree's events go to the subscribers (watches, sessions) first.
 //
-// This replica is a cluster of one: it is the leader from the start and an
-// entry is committed as soon as it is durable, which is exactly Raft's rule
-// for a single voter. Replication (issue 3) replaces the commit rule with a
-// quorum's and adds followers; the propose -> persist -> commit -> apply
-// pipeline below stays the one code path.
+// Every replica is a gateway. A write proposed on the leader becomes a log
+// entry at once; on a follower it is carried to the leader in a call (the
+// writes of one turn together), the leader answers with the index and term
+// it took, and the follower answers its client from its own apply of that
+// entry (DESIGN.md, decision 2). A write is known by (index, term): if
+// another entry is applied at its index, the write was lost in a change of
+// leader and did not happen. A cluster of one is the same code with a single
+// voter, which elects itself at once.
 import { assert } from '../assert.ts'
 import type { Clock, Timer } from '../clock.ts'
-import { HerdError } from '../errors.ts'
+import { HerdError, isHerdError } from '../errors.ts'
+import type { Failpoints } from '../failpoints.ts'
+import type { Logger } from '../log.ts'
 import type { LogRecord, LogStore } from '../storage/index.ts'
 import {
   CodecError,
   DataTree,
+  anonymous,
   decodeEntry,
   encodeProposal,
+  membershipOf,
   restoreSnapshot,
   writeSnapshot,
   type Applied,
   type Entry,
+  type Member,
   type Proposal,
   type TreeOptions,
   type TreeReader,
 } from '../tree/index.ts'
+import { RaftCore, isMessage, type CoreStatus, type Message, type Ready, type Role, type Snapshot, type SnapshotMeta } from './core/index.ts'
+
+/** How the replica reaches the other replicas (peer/peer-client.ts over HTTP; an in-process network in tests). */
+export interface PeerTransport {
+  setPeers(endpoints: ReadonlyMap<number, { readonly host: string; readonly port: number }>): void
+  send(to: number, message: unknown): void
+  call(to: number, method: string, args: unknown, timeoutMs?: number): Promise<unknown>
+}
+
+export interface RaftOptions {
+  readonly tickMs: number
+  readonly electionTicks: number
+  readonly heartbeatTicks: number
+  readonly appendBytesMax: number
+  readonly appendsInFlightMax: number
+  /** The bootstrap voters, used until the log or a snapshot says otherwise. */
+  readonly members: readonly Member[]
+  readonly random: () => number
+  readonly peerTimeoutMs: number
+}
 
 export interface ReplicaOptions {
   readonly replicaId: number
@@ -35,16 +63,20 @@ export interface ReplicaOptions {
   readonly clock: Clock
   readonly tree: TreeOptions
   readonly proposalsPendingMax: number
-  readonly groupCommitEntriesMax: number
-  /** Batches that may be on their way to the disk at once (1: the next waits for the previous to be applied). */
-  readonly syncsInFlightMax: number
   readonly writeTimeoutMs: number
   readonly snapshotEntriesInterval: number
+  /** Entries kept in the log below a snapshot, so a follower a little behind catches up without one. */
+  readonly snapshotLogSlackEntries?: number
   /** Called when the replica can no longer guarantee durability; must stop the process. */
   readonly onFatal: (error: unknown) => void
+  readonly raft: RaftOptions
+  /** Null for a cluster of one. */
+  readonly transport: PeerTransport | null
+  readonly log?: Logger
+  readonly failpoints?: Failpoints
 }
 
-export type Role = 'leader' | 'follower' | 'candidate' | 'precandidate' | 'learner' | 'unknown'
+export type { Role }
 
 export interface Committed {
   readonly zxid: number
@@ -63,12 +95,25 @@ export interface ReplicaStatus {
   readonly appliedZxid: number
 }
 
-interface Pending {
-  readonly entry: Entry
-  readonly record: LogRecord
+export interface RoleChange {
+  readonly role: Role
+  readonly leader: number | null
+  readonly term: number
+}
+
+/** A call another replica may make of this one, registered by the layer that serves it (e.g. sessions' heartbeat). */
+export type CallHandler = (from: number, args: unknown) => Promise<unknown> | unknown
+
+interface Awaiting {
+  readonly term: number
   readonly deadlineMs: number
-  /** Answered OperationTimeout already; it stays queued, since its zxid is taken. */
-  isTimedOut?: boolean
+  resolve(committed: Committed): void
+  reject(error: unknown): void
+}
+
+interface Forward {
+  readonly bytes: Uint8Array
+  readonly deadlineMs: number
   resolve(committed: Committed): void
   reject(error: unknown): void
 }
@@ -80,66 +125,128 @@ interface ApplyWaiter {
   reject(error: unknown): void
 }
 
-const term = 1
-const sweepIntervalMs = 50
-
-function refused(error: HerdError): { zxid: null; committed: Promise<Committed> } {
-  return { zxid: null, committed: Promise.reject(error) }
+interface ReadWaiter {
+  readonly deadlineMs: number
+  resolve(index: number): void
+  reject(error: unknown): void
 }
+
+interface RecentResult {
+  readonly term: number
+  readonly applied: Applied
+}
+
+/** What a leader answers for each forwarded write: where it went, or why it was not taken. */
+type ProposeAnswer = { readonly index: number; readonly term: number } | { readonly code: string; readonly detail: string; readonly isRefused: boolean }
+
+const sweepIntervalMs = 50
+/** Apply results kept for writes whose leader's answer arrives after the entry was applied here. */
+const recentResultsMax = 16_384
+const forwardRetryMs = 20
+const snapshotLogSlackDefault = 10_000
+
+const notLeader = (detail: string): HerdError => new HerdError('ConnectionLoss', detail)
 
 export class Replica {
   readonly #options: ReplicaOptions
+  readonly #core: RaftCore
   #clientUrl: string
   #tree: DataTree
-  #lastZxid = 0
   #lastTimeMs = 0
-  #commitZxid = 0
+  #appliedTerm = 0
   #snapshotZxid = 0
-  /** Proposed, not yet handed to the store, in zxid order. */
-  #queued: Pending[] = []
-  /** Batches handed to the store and waiting for their sync, oldest first, in zxid order. */
-  #persisting: Pending[][] = []
-  #persistingCount = 0
-  #isFlushScheduled = false
-  #isSnapshotting = false
-  #isClosed = false
+  #role: Role = 'follower'
+  #leader = 0
+  #term = 0
+  /** Members by id, as of the newest membership in the log (Raft uses it uncommitted). */
+  #members = new Map<number, Member>()
+  /** Members as of the applied index, for snapshots. */
+  #appliedMembers: readonly Member[]
+  readonly #awaiting = new Map<number, Awaiting>()
+  readonly #recent = new Map<number, RecentResult>()
+  #forwards: Forward[] = []
+  #isForwardScheduled = false
   #waiters: ApplyWaiter[] = []
+  readonly #reads = new Map<number, ReadWaiter>()
+  #nextReadContext = 1
   readonly #listeners: AppliedListener[] = []
   readonly #batchListeners: Array<(records: readonly LogRecord[]) => void> = []
-  #sweep: Timer | null = null
+  readonly #roleListeners: Array<(change: RoleChange) => void> = []
+  readonly #calls = new Map<string, CallHandler>()
+  #isRunScheduled = false
+  #isRunning = false
+  #isSnapshotting = false
+  #isClosed = false
+  #lastPersistedTerm = -1
+  #lastPersistedVote = -1
+  readonly #timers: Timer[] = []
 
-  private constructor(options: ReplicaOptions, tree: DataTree) {
+  private constructor(options: ReplicaOptions, tree: DataTree, core: RaftCore, members: readonly Member[]) {
     this.#options = options
     this.#clientUrl = options.clientUrl
     this.#tree = tree
+    this.#core = core
+    this.#appliedMembers = members
   }
 
   /**
-   * Opens the replica over its store: the newest snapshot, then every entry
-   * after it, applied in order. Listeners given here see the replayed entries
-   * (so that, for example, the watch history covers them).
+   * Opens the replica over its store: the newest snapshot, then the log after
+   * it up to the commit index the hard state remembers, applied in order
+   * (listeners given here see the replayed entries, so the watch history
+   * covers them). The rest of the log is applied once a leader commits it.
    */
   static open(options: ReplicaOptions, listeners: readonly AppliedListener[] = []): Replica {
-    const snapshot = options.store.loadSnapshot()
+    const { store } = options
+    const snapshot = store.loadSnapshot()
     const tree = snapshot === null ? new DataTree(options.tree) : restoreSnapshot(snapshot.chunks, options.tree)
-    const replica = new Replica(options, tree)
+    const snapshotMembers = snapshot === null ? null : decodeMembers(snapshot.meta.extra)
+    const membersAtStart = snapshotMembers ?? options.raft.members
+    const core = new RaftCore(
+      {
+        id: options.replicaId,
+        voters: options.raft.members.map((member) => member.id),
+        electionTicks: options.raft.electionTicks,
+        heartbeatTicks: options.raft.heartbeatTicks,
+        random: options.raft.random,
+        appendBytesMax: options.raft.appendBytesMax,
+        inflightAppendsMax: options.raft.appendsInFlightMax,
+        noop: encodeProposal({ timeMs: 0, caller: anonymous, idempotency: null, command: { type: 'noop' } }),
+        membership: {
+          encode: (voters) => replica.#encodeMembership(voters),
+          decode: (data) => {
+            try {
+              return membershipOf(data)?.map((member) => member.id) ?? null
+            } catch {
+              return null
+            }
+          },
+        },
+      },
+      store,
+    )
+    const replica: Replica = new Replica(options, tree, core, membersAtStart)
     for (const listener of listeners) replica.#listeners.push(listener)
     replica.#snapshotZxid = snapshot?.meta.index ?? 0
-    replica.#lastZxid = tree.zxid
-    replica.#commitZxid = tree.zxid
-    const last = options.store.lastIndex()
+    replica.#appliedTerm = snapshot?.meta.term ?? 0
+    for (const member of membersAtStart) replica.#members.set(member.id, member)
+    // The newest membership in the log decides who the peers are.
+    const last = store.lastIndex()
     for (let lo = tree.zxid + 1; lo <= last; ) {
-      for (const record of options.store.entries(lo, last + 1, 16 * 1024 * 1024)) {
-        const entry = decodeEntry(record.index, record.data)
-        replica.#lastZxid = entry.zxid
-        replica.#commitZxid = entry.zxid
-        replica.#lastTimeMs = Math.max(replica.#lastTimeMs, entry.timeMs)
-        replica.#applyOne(entry)
+      for (const record of store.entries(lo, last + 1, 16 * 1024 * 1024)) {
+        const members = safeMembershipOf(record.data)
+        if (members !== null) replica.#setMembers(members)
         lo = record.index + 1
       }
     }
-    assert(replica.#tree.zxid === last, `replayed to ${replica.#tree.zxid}, log ends at ${last}`)
-    replica.#sweep = options.clock.setInterval(() => replica.#expireDeadlines(), sweepIntervalMs)
+    const hard = store.hardState()
+    replica.#lastPersistedTerm = hard.term
+    replica.#lastPersistedVote = hard.vote
+    replica.#options.transport?.setPeers(replica.#members)
+    // A single voter needs nobody: it elects itself now, so the first write does not wait a tick.
+    if (core.voters().length === 1 && core.voters()[0] === options.replicaId) core.campaign()
+    replica.#timers.push(options.clock.setInterval(() => replica.#tick(), options.raft.tickMs))
+    replica.#timers.push(options.clock.setInterval(() => replica.#expireDeadlines(), sweepIntervalMs))
+    replica.#runNow()
     return replica
   }
 
@@ -152,27 +259,46 @@ export class Replica {
   }
 
   get commitZxid(): number {
-    return this.#commitZxid
+    return this.#core.status().commit
   }
 
   get role(): Role {
-    return 'leader'
+    return this.#role
   }
 
   get isLeader(): boolean {
-    return true
+    return this.#role === 'leader'
+  }
+
+  get leaderId(): number | null {
+    return this.#leader === 0 ? null : this.#leader
+  }
+
+  get term(): number {
+    return this.#term
   }
 
   status(): ReplicaStatus {
+    const core = this.#core.status()
     return {
       id: this.#options.replicaId,
       clientUrl: this.#clientUrl,
-      role: this.role,
-      term,
-      leader: this.#options.replicaId,
-      commitZxid: this.#commitZxid,
+      role: this.#role,
+      term: this.#term,
+      leader: this.leaderId,
+      commitZxid: core.commit,
       appliedZxid: this.appliedZxid,
     }
+  }
+
+  /** The core's view: voters and, on the leader, every follower's progress. */
+  coreStatus(): CoreStatus {
+    return this.#core.status()
+  }
+
+  /** The members as of the newest membership this replica holds. */
+  members(): readonly Member[] {
+    return [...this.#members.values()]
   }
 
   /** The client URL this replica reports, once its port is bound (the configured port may be 0). */
@@ -180,70 +306,66 @@ export class Replica {
     this.#clientUrl = clientUrl
   }
 
-  /**
-   * Subscribes to every batch of entries committed and applied from now on,
-   * as the records stored in the log, right after their apply and before the
-   * writes they answer are answered.
-   */
   onAppliedBatch(listener: (records: readonly LogRecord[]) => void): () => void {
-    this.#batchListeners.push(listener)
-    return () => {
-      const index = this.#batchListeners.indexOf(listener)
-      if (index >= 0) this.#batchListeners.splice(index, 1)
-    }
+    return subscribe(this.#batchListeners, listener)
   }
 
   /** Subscribes to every applied entry, in zxid order, synchronously after its apply. */
   onApplied(listener: AppliedListener): () => void {
-    this.#listeners.push(listener)
-    return () => {
-      const index = this.#listeners.indexOf(listener)
-      if (index >= 0) this.#listeners.splice(index, 1)
+    return subscribe(this.#listeners, listener)
+  }
+
+  /** Subscribes to changes of role, leader or term (sessions and the reaper act only on a leader). */
+  onRoleChange(listener: (change: RoleChange) => void): () => void {
+    return subscribe(this.#roleListeners, listener)
+  }
+
+  /** Serves `method` for the other replicas (see callLeader). */
+  handleCall(method: string, handler: CallHandler): void {
+    assert(!this.#calls.has(method), `a handler for ${method} is registered already`)
+    this.#calls.set(method, handler)
+  }
+
+  /** Calls `method` on the leader; ConnectionLoss when there is none or it cannot be reached. */
+  async callLeader(method: string, args: unknown): Promise<unknown> {
+    const leader = this.#leader
+    if (leader === this.#options.replicaId) {
+      const handler = this.#calls.get(method)
+      if (handler === undefined) throw new HerdError('Unimplemented', `no handler for ${method}`)
+      return handler(leader, args)
     }
+    if (leader === 0 || this.#options.transport === null) throw notLeader('no leader is known at the moment; retry shortly')
+    return this.#options.transport.call(leader, method, args, this.#options.raft.peerTimeoutMs)
   }
 
   /**
    * Proposes a write and resolves once it is committed and applied here, with
    * its zxid and apply result. Rejects with Throttled when too many writes
    * wait, OperationTimeout when it is not applied in time (its outcome is then
-   * unknown), ConnectionLoss when the replica is closing.
+   * unknown), ConnectionLoss when it surely did not happen (no leader, or lost
+   * in a change of leader) or the replica is closing.
    */
   submit(proposal: Omit<Proposal, 'timeMs'>): Promise<Committed> {
     return this.propose(proposal).committed
   }
 
   /**
-   * As submit, but also says at once which zxid the write took (null when it
-   * was refused before taking one), so that whoever forwarded it can be told
-   * which entry answers it.
+   * As submit, but also says at once which zxid the write took, when this
+   * replica leads (null when it was forwarded or refused), so that whoever
+   * handed it over can be told which entry answers it.
    */
-  propose(proposal: Omit<Proposal, 'timeMs'>): { readonly zxid: number | null; readonly committed: Promise<Committed> } {
+  propose(proposal: Omit<Proposal, 'timeMs'>): { readonly zxid: number | null; readonly term: number; readonly committed: Promise<Committed> } {
     if (this.#isClosed) return refused(new HerdError('ConnectionLoss', 'the replica is shutting down'))
-    if (this.#queued.length + this.#persistingCount >= this.#options.proposalsPendingMax) {
-      return refused(new HerdError('Throttled', 'too many writes are waiting to be made durable; retry shortly'))
+    if (this.#awaiting.size + this.#forwards.length >= this.#options.proposalsPendingMax) {
+      return refused(new HerdError('Throttled', 'too many writes are waiting to be committed; retry shortly'))
     }
-    // The leader stamps time, never earlier than the previous entry's, so that
-    // mtime and TTL arithmetic never see time run backwards.
-    const timeMs = Math.max(this.#lastTimeMs, this.#options.clock.wallMs())
-    const zxid = this.#lastZxid + 1
-    const entry: Entry = { zxid, timeMs, caller: proposal.caller, idempotency: proposal.idempotency, command: proposal.command }
-    let data: Uint8Array
-    try {
-      data = encodeProposal(entry)
-    } catch (error) {
-      // Nothing was taken yet: the log stays gapless. The gateway validates
-      // what it can; anything it missed is still the caller's bad input.
-      if (error instanceof CodecError) return refused(new HerdError('BadArguments', `the request cannot be logged: ${error.message}`))
-      throw error
+    if (this.#role !== 'leader') return { zxid: null, term: 0, committed: this.#forward(proposal) }
+    const answer = this.#proposeHere({ caller: proposal.caller, idempotency: proposal.idempotency, command: proposal.command, timeMs: 0 })
+    if ('code' in answer) {
+      if (answer.isRefused) return { zxid: null, term: 0, committed: this.#forward(proposal) }
+      return refused(new HerdError(answer.code === 'Throttled' ? 'Throttled' : 'BadArguments', answer.detail))
     }
-    this.#lastZxid = zxid
-    this.#lastTimeMs = timeMs
-    const record: LogRecord = { index: zxid, term, data }
-    const committed = new Promise<Committed>((resolve, reject) => {
-      this.#queued.push({ entry, record, deadlineMs: this.#options.clock.nowMs() + this.#options.writeTimeoutMs, resolve, reject })
-      this.#scheduleFlush()
-    })
-    return { zxid, committed }
+    return { zxid: answer.index, term: answer.term, committed: this.#await(answer.index, answer.term) }
   }
 
   /** The tree as it is now, serialised (for a mirror to start from). */
@@ -251,7 +373,7 @@ export class Replica {
     return writeSnapshot(this.#tree)
   }
 
-  /** Never behind: this replica is the one the others follow. */
+  /** Never behind: this replica is the one the serving threads follow. */
   caughtUp(): null {
     return null
   }
@@ -269,88 +391,386 @@ export class Replica {
   }
 
   /**
-   * ZooKeeper's sync: resolves with a zxid once every write committed before
-   * the call is applied here. On a cluster of one, commit and apply move
-   * together, so that is the commit index now.
+   * A linearizable read point (Raft's read index, thesis §6.4): resolves with
+   * an index such that every write committed before the call is at or below
+   * it, once the leader confirmed it still leads. On a follower the leader is
+   * asked.
    */
+  async readIndex(timeoutMs: number): Promise<number> {
+    if (this.#role === 'leader') return this.#readIndexHere(timeoutMs)
+    const answer = await this.callLeader('readIndex', null)
+    if (typeof answer !== 'number' || !Number.isSafeInteger(answer) || answer < 0) throw notLeader('the leader answered a read index with garbage')
+    return answer
+  }
+
+  /** ZooKeeper's sync: resolves with a zxid once every write committed before the call is applied here. */
   async sync(timeoutMs: number): Promise<number> {
-    const target = this.#commitZxid
-    await this.waitForApplied(target, timeoutMs)
+    const deadlineMs = this.#options.clock.nowMs() + timeoutMs
+    const index = await this.readIndex(timeoutMs)
+    await this.waitForApplied(index, deadlineMs - this.#options.clock.nowMs())
     return this.appliedZxid
   }
 
-  /** Stops taking writes, finishes the ones already durable, and rejects the rest. */
+  /** Proposes a new voter set (one replica more or fewer than now); resolves once it is applied here. */
+  async changeMembership(members: readonly Member[]): Promise<Committed> {
+    if (this.#role !== 'leader') throw notLeader(`replica ${this.#options.replicaId} does not lead; ask the leader (${this.#leader || 'unknown'})`)
+    for (const member of members) if (!this.#members.has(member.id)) this.#pendingAddresses.set(member.id, member)
+    const index = this.#core.proposeMembership(members.map((member) => member.id))
+    if (index === null) {
+      throw new HerdError('BadArguments', 'a membership change must add or remove exactly one replica, after the previous change and this leader\'s first entry are committed')
+    }
+    this.#runSoon()
+    return this.#await(index, this.#term)
+  }
+
+  readonly #pendingAddresses = new Map<number, Member>()
+
+  /** Consensus messages from another replica (the peer server checked who sent them). */
+  receive(from: number, messages: unknown): void {
+    if (!Array.isArray(messages)) throw new HerdError('MarshallingError', 'consensus messages come as an array')
+    for (const message of messages) {
+      if (!isMessage(message) || message.from !== from || message.to !== this.#options.replicaId) {
+        throw new HerdError('MarshallingError', 'a malformed or misaddressed consensus message')
+      }
+    }
+    if (this.#isClosed) return
+    for (const message of messages as Message[]) this.#core.step(message)
+    this.#runSoon()
+  }
+
+  /** Whether `id` may talk to this replica: a member, or one being added. */
+  isMember(id: number): boolean {
+    return this.#members.has(id) || this.#pendingAddresses.has(id)
+  }
+
+  /** A call from another replica. */
+  async call(from: number, method: string, args: unknown): Promise<unknown> {
+    if (this.#isClosed) throw new HerdError('ConnectionLoss', 'the replica is shutting down')
+    if (method === 'propose') return this.#serveForwarded(args)
+    if (method === 'readIndex') {
+      if (this.#role !== 'leader') throw notLeader(`replica ${this.#options.replicaId} does not lead`)
+      return this.#readIndexHere(this.#options.writeTimeoutMs)
+    }
+    const handler = this.#calls.get(method)
+    if (handler === undefined) throw new HerdError('BadArguments', `no peer method ${method}`)
+    return handler(from, args)
+  }
+
+  /** Stops taking writes, finishes the batch on its way to the disk, and rejects the rest. */
   async close(): Promise<void> {
     if (this.#isClosed) return
     this.#isClosed = true
-    this.#sweep?.cancel()
-    while (this.#isFlushScheduled || this.#persisting.length > 0) await new Promise((resolve) => setImmediate(resolve))
+    for (const timer of this.#timers) timer.cancel()
+    while (this.#isRunning || this.#isRunScheduled) await new Promise((resolve) => setImmediate(resolve))
     const closing = new HerdError('ConnectionLoss', 'the replica is shutting down')
-    for (const pending of this.#queued.splice(0)) pending.reject(closing)
+    for (const awaiting of this.#awaiting.values()) awaiting.reject(closing)
+    this.#awaiting.clear()
+    for (const forward of this.#forwards.splice(0)) forward.reject(closing)
     for (const waiter of this.#waiters.splice(0)) waiter.reject(closing)
+    for (const read of this.#reads.values()) read.reject(closing)
+    this.#reads.clear()
   }
 
-  #scheduleFlush(): void {
-    if (this.#isFlushScheduled) return
-    this.#isFlushScheduled = true
-    // setImmediate runs after the poll phase: every request whose bytes
-    // arrived in this turn has been proposed by then, so they share one sync.
-    setImmediate(() => {
-      this.#isFlushScheduled = false
-      this.#flush()
+  // ------------------------------------------------------------ proposing
+
+  #proposeHere(proposal: Proposal): ProposeAnswer {
+    if (this.#role !== 'leader') return { code: 'ConnectionLoss', detail: 'not the leader', isRefused: true }
+    // The leader stamps time, never earlier than the entries it has applied,
+    // so that mtime and TTL arithmetic never see time run backwards.
+    const timeMs = Math.max(this.#lastTimeMs, this.#options.clock.wallMs())
+    let data: Uint8Array
+    try {
+      data = encodeProposal({ ...proposal, timeMs })
+    } catch (error) {
+      // Nothing was taken: the gateway validates what it can; anything it missed is still the caller's bad input.
+      if (error instanceof CodecError) return { code: 'BadArguments', detail: `the request cannot be logged: ${error.message}`, isRefused: false }
+      throw error
+    }
+    if (proposal.command.type === 'membership') return { code: 'BadArguments', detail: 'membership changes are not writes', isRefused: false }
+    const index = this.#core.propose([data])
+    if (index === null) return { code: 'ConnectionLoss', detail: 'not the leader', isRefused: true }
+    this.#lastTimeMs = timeMs
+    this.#runSoon()
+    return { index, term: this.#term }
+  }
+
+  #await(index: number, term: number): Promise<Committed> {
+    const recent = index <= this.appliedZxid ? this.#recent.get(index) : undefined
+    if (index <= this.appliedZxid) {
+      if (recent === undefined) return Promise.reject(new HerdError('OperationTimeout', `write zxid ${index} was applied too long ago to tell its result`))
+      if (recent.term !== term) return Promise.reject(lostWrite(index))
+      return Promise.resolve({ zxid: index, applied: recent.applied })
+    }
+    return new Promise<Committed>((resolve, reject) => {
+      this.#awaiting.set(index, { term, deadlineMs: this.#options.clock.nowMs() + this.#options.writeTimeoutMs, resolve, reject })
     })
   }
 
-  /**
-   * Hands the queued entries to the store as one batch. Up to
-   * syncsInFlightMax batches may be on their way to the disk at once: the
-   * store writes them in order, and starting the next sync as soon as the
-   * previous one ends, instead of after this thread has applied it, keeps
-   * the disk busy (the batches still complete, and are applied, in order).
-   */
-  #flush(): void {
-    if (this.#persisting.length >= this.#options.syncsInFlightMax || this.#queued.length === 0) return
-    const batch = this.#queued.splice(0, this.#options.groupCommitEntriesMax)
-    this.#persisting.push(batch)
-    this.#persistingCount += batch.length
-    this.#options.store.append(
-      batch.map((pending) => pending.record),
-      null,
-      true,
-    ).then(
-      () => this.#onPersisted(batch),
-      (error: unknown) => this.#fail(error),
-    )
-    if (this.#queued.length > 0) this.#scheduleFlush()
+  #forward(proposal: Omit<Proposal, 'timeMs'>): Promise<Committed> {
+    let bytes: Uint8Array
+    try {
+      bytes = encodeProposal({ ...proposal, timeMs: 0 })
+    } catch (error) {
+      if (error instanceof CodecError) return Promise.reject(new HerdError('BadArguments', `the request cannot be logged: ${error.message}`))
+      throw error
+    }
+    return new Promise<Committed>((resolve, reject) => {
+      this.#forwards.push({ bytes, deadlineMs: this.#options.clock.nowMs() + this.#options.writeTimeoutMs, resolve, reject })
+      this.#scheduleForward(0)
+    })
   }
 
-  #onPersisted(batch: Pending[]): void {
-    assert(this.#persisting[0] === batch, 'batches became durable out of order')
-    this.#persisting.shift()
-    this.#persistingCount -= batch.length
-    const applied: Applied[] = []
-    for (const pending of batch) {
-      // A single voter: durable here is committed.
-      this.#commitZxid = pending.entry.zxid
-      applied.push(this.#applyOne(pending.entry))
+  #scheduleForward(delayMs: number): void {
+    if (this.#isForwardScheduled) return
+    this.#isForwardScheduled = true
+    const run = (): void => {
+      this.#isForwardScheduled = false
+      void this.#sendForwards()
     }
-    if (this.#batchListeners.length > 0) {
-      const records = batch.map((pending) => pending.record)
-      for (const listener of this.#batchListeners) listener(records)
+    if (delayMs === 0) setImmediate(run)
+    else this.#options.clock.setTimeout(run, delayMs)
+  }
+
+  /** Carries the writes of this turn to the leader in one call; waits (briefly) for a leader when none is known. */
+  async #sendForwards(): Promise<void> {
+    if (this.#forwards.length === 0 || this.#isClosed) return
+    if (this.#role === 'leader') {
+      for (const forward of this.#forwards.splice(0)) this.#proposeForward(forward)
+      return
+    }
+    const leader = this.#leader
+    if (leader === 0 || this.#options.transport === null) {
+      this.#scheduleForward(forwardRetryMs)
+      return
+    }
+    const batch = this.#forwards.splice(0)
+    let answers: unknown
+    try {
+      answers = await this.#options.transport.call(leader, 'propose', batch.map((forward) => forward.bytes), this.#options.raft.peerTimeoutMs)
+    } catch (error) {
+      // The leader may or may not have taken them: the outcome is unknown.
+      const detail = isHerdError(error) ? error.detail : String(error)
+      for (const forward of batch) forward.reject(new HerdError('ConnectionLoss', `the write was sent to the leader (replica ${leader}) but its answer was lost (${detail}); its outcome is unknown`))
+      return
+    }
+    if (!Array.isArray(answers) || answers.length !== batch.length) {
+      for (const forward of batch) forward.reject(new HerdError('ConnectionLoss', 'the leader answered a forwarded write with garbage; its outcome is unknown'))
+      return
     }
     for (let i = 0; i < batch.length; i++) {
-      const pending = batch[i] as Pending
-      pending.resolve({ zxid: pending.entry.zxid, applied: applied[i] as Applied })
+      const forward = batch[i] as Forward
+      const answer = answers[i] as ProposeAnswer
+      if (typeof answer === 'object' && answer !== null && 'index' in answer && Number.isSafeInteger(answer.index) && Number.isSafeInteger(answer.term)) {
+        this.#await(answer.index, answer.term).then(forward.resolve, forward.reject)
+      } else if (typeof answer === 'object' && answer !== null && 'isRefused' in answer && answer.isRefused === true) {
+        // Nothing was done: try again, with whoever leads by then.
+        this.#forwards.push(forward)
+        this.#scheduleForward(forwardRetryMs)
+      } else {
+        const code = typeof answer === 'object' && answer !== null && 'code' in answer && answer.code === 'Throttled' ? 'Throttled' : 'BadArguments'
+        const detail = typeof answer === 'object' && answer !== null && 'detail' in answer ? String(answer.detail) : 'refused by the leader'
+        forward.reject(new HerdError(code, detail))
+      }
     }
-    this.#releaseWaiters()
-    if (this.#queued.length > 0) this.#scheduleFlush()
-    this.#maybeSnapshot()
   }
 
-  #applyOne(entry: Entry): Applied {
-    const applied = this.#tree.apply(entry)
-    for (const listener of this.#listeners) listener(entry, applied)
-    return applied
+  #proposeForward(forward: Forward): void {
+    const answer = this.#proposeHere({ ...decodeEntry(0, forward.bytes), timeMs: 0 })
+    if ('code' in answer) {
+      if (answer.isRefused) {
+        this.#forwards.push(forward)
+        this.#scheduleForward(forwardRetryMs)
+      } else {
+        forward.reject(new HerdError('BadArguments', answer.detail))
+      }
+      return
+    }
+    this.#await(answer.index, answer.term).then(forward.resolve, forward.reject)
+  }
+
+  /** The leader's side of a follower's forwarded writes. */
+  #serveForwarded(args: unknown): ProposeAnswer[] {
+    if (!Array.isArray(args) || args.length > this.#options.proposalsPendingMax || !args.every((item) => item instanceof Uint8Array)) {
+      throw new HerdError('MarshallingError', 'forwarded writes come as an array of encoded proposals')
+    }
+    return (args as Uint8Array[]).map((bytes): ProposeAnswer => {
+      if (this.#role !== 'leader') return { code: 'ConnectionLoss', detail: 'not the leader', isRefused: true }
+      if (this.#awaiting.size >= this.#options.proposalsPendingMax) {
+        return { code: 'Throttled', detail: 'too many writes are waiting to be committed; retry shortly', isRefused: false }
+      }
+      let entry: Entry
+      try {
+        entry = decodeEntry(0, bytes)
+      } catch (error) {
+        if (error instanceof CodecError) return { code: 'BadArguments', detail: `a forwarded write is malformed: ${error.message}`, isRefused: false }
+        throw error
+      }
+      return this.#proposeHere({ caller: entry.caller, idempotency: entry.idempotency, command: entry.command, timeMs: 0 })
+    })
+  }
+
+  #readIndexHere(timeoutMs: number): Promise<number> {
+    const context = this.#nextReadContext++
+    if (!this.#core.readIndex(context)) return Promise.reject(notLeader(`replica ${this.#options.replicaId} does not lead`))
+    this.#runSoon()
+    return new Promise<number>((resolve, reject) => {
+      this.#reads.set(context, { deadlineMs: this.#options.clock.nowMs() + timeoutMs, resolve, reject })
+    })
+  }
+
+  // ------------------------------------------------------------ the loop
+
+  #tick(): void {
+    if (this.#isClosed) return
+    this.#core.tick()
+    this.#runSoon()
+  }
+
+  #runSoon(): void {
+    if (this.#isRunScheduled || this.#isRunning) return
+    this.#isRunScheduled = true
+    // setImmediate runs after the poll phase: every request whose bytes
+    // arrived in this turn has been proposed by then, so they share one sync.
+    setImmediate(() => {
+      this.#isRunScheduled = false
+      this.#runNow()
+    })
+  }
+
+  #runNow(): void {
+    if (this.#isRunning) return
+    this.#isRunning = true
+    this.#run().then(
+      () => {
+        this.#isRunning = false
+        if (this.#core.hasReady() && !this.#isClosed) this.#runSoon()
+      },
+      (error: unknown) => this.#fail(error),
+    )
+  }
+
+  async #run(): Promise<void> {
+    while (this.#core.hasReady()) {
+      const ready = this.#core.ready()
+      await this.#persist(ready)
+      const transport = this.#options.transport
+      if (transport !== null) for (const message of ready.messages) transport.send(message.to, message)
+      if (ready.snapshot !== null) this.#install(ready.snapshot)
+      this.#apply(ready)
+      for (const read of ready.readStates) this.#serveRead(read.context, read.index)
+      if (ready.soft !== null) this.#onSoft(ready.soft)
+      this.#core.advance(ready)
+      this.#maybeSnapshot()
+    }
+  }
+
+  async #persist(ready: Ready): Promise<void> {
+    const { store } = this.#options
+    if (ready.snapshot !== null) await store.saveSnapshot(ready.snapshot as Snapshot)
+    for (const entry of ready.entries) {
+      const members = safeMembershipOf(entry.data)
+      if (members !== null) this.#setMembers(members)
+    }
+    if (ready.entries.length === 0 && ready.hardState === null) return
+    const hard = ready.hardState
+    // Only a new term or vote must reach the disk before the messages leave;
+    // a commit index alone can be learned again after a restart.
+    const mustSync = ready.entries.length > 0 || (hard !== null && (hard.term !== this.#lastPersistedTerm || hard.vote !== this.#lastPersistedVote))
+    const delayMs = this.#options.failpoints?.syncDelayMs ?? 0
+    if (delayMs > 0 && ready.entries.length > 0) await new Promise<void>((resolve) => this.#options.clock.setTimeout(resolve, delayMs))
+    await store.append(ready.entries as LogRecord[], hard, mustSync || ready.mustSync)
+    if (hard !== null) {
+      this.#lastPersistedTerm = hard.term
+      this.#lastPersistedVote = hard.vote
+    }
+  }
+
+  #install(snapshot: Snapshot): void {
+    this.#tree = restoreSnapshot(snapshot.chunks, this.#options.tree)
+    this.#snapshotZxid = snapshot.meta.index
+    this.#appliedTerm = snapshot.meta.term
+    const members = decodeMembers(snapshot.meta.extra)
+    if (members !== null) {
+      this.#appliedMembers = members
+      this.#setMembers(members)
+    }
+    // Writes waiting at indexes the snapshot covers cannot be told their result.
+    for (const [index, awaiting] of this.#awaiting) {
+      if (index > snapshot.meta.index) continue
+      this.#awaiting.delete(index)
+      awaiting.reject(new HerdError('OperationTimeout', `write zxid ${index} was applied within a snapshot; its result is unknown here`))
+    }
+    this.#recent.clear()
+    this.#options.log?.info(`installed the leader's snapshot at zxid ${snapshot.meta.index}`)
+    this.#releaseWaiters()
+  }
+
+  #apply(ready: Ready): void {
+    if (ready.committed.length === 0) return
+    const answers: Array<[Awaiting, Committed | HerdError]> = []
+    const records: LogRecord[] = []
+    for (const record of ready.committed) {
+      if (record.index <= this.#tree.zxid) continue
+      records.push(record)
+      const entry = decodeEntry(record.index, record.data)
+      const applied = this.#tree.apply(entry)
+      for (const listener of this.#listeners) listener(entry, applied)
+      this.#appliedTerm = record.term
+      if (entry.timeMs > this.#lastTimeMs) this.#lastTimeMs = entry.timeMs
+      if (entry.command.type === 'membership') this.#appliedMembers = entry.command.members
+      this.#recent.set(record.index, { term: record.term, applied })
+      if (this.#recent.size > recentResultsMax) this.#recent.delete(record.index - recentResultsMax)
+      const awaiting = this.#awaiting.get(record.index)
+      if (awaiting !== undefined) {
+        this.#awaiting.delete(record.index)
+        answers.push([awaiting, awaiting.term === record.term ? { zxid: record.index, applied } : lostWrite(record.index)])
+      }
+    }
+    if (this.#batchListeners.length > 0 && records.length > 0) {
+      for (const listener of this.#batchListeners) listener(records)
+    }
+    for (const [awaiting, answer] of answers) {
+      if (answer instanceof HerdError) awaiting.reject(answer)
+      else awaiting.resolve(answer)
+    }
+    this.#releaseWaiters()
+  }
+
+  #serveRead(context: number, index: number): void {
+    const read = this.#reads.get(context)
+    if (read === undefined) return
+    this.#reads.delete(context)
+    read.resolve(index)
+  }
+
+  #onSoft(soft: { readonly role: Role; readonly leader: number; readonly term: number }): void {
+    const wasLeader = this.#role === 'leader'
+    this.#role = soft.role
+    this.#leader = soft.leader
+    this.#term = soft.term
+    if (wasLeader && soft.role !== 'leader') {
+      // Reads waiting for this leader's confirmation will not get it.
+      for (const read of this.#reads.values()) read.reject(notLeader('leadership changed while the read waited; retry'))
+      this.#reads.clear()
+    }
+    if (soft.leader !== 0 && this.#forwards.length > 0) this.#scheduleForward(0)
+    const change: RoleChange = { role: soft.role, leader: this.leaderId, term: soft.term }
+    for (const listener of this.#roleListeners) listener(change)
+  }
+
+  #setMembers(members: readonly Member[]): void {
+    this.#members = new Map(members.map((member) => [member.id, member]))
+    for (const id of this.#members.keys()) this.#pendingAddresses.delete(id)
+    this.#options.transport?.setPeers(this.#members)
+  }
+
+  #encodeMembership(voters: readonly number[]): Uint8Array {
+    const members = voters.map((id) => {
+      const member = this.#members.get(id) ?? this.#pendingAddresses.get(id)
+      assert(member !== undefined, `no address for replica ${id}`)
+      return member
+    })
+    return encodeProposal({ timeMs: 0, caller: anonymous, idempotency: null, command: { type: 'membership', members } })
   }
 
   #releaseWaiters(): void {
@@ -366,15 +786,25 @@ export class Replica {
 
   #expireDeadlines(): void {
     const nowMs = this.#options.clock.nowMs()
-    // Queued writes are in submission order, so their deadlines are too. A
-    // late write is answered, but stays queued and is still written: its
-    // zxid is taken, and dropping it would leave a gap in the log (which the
-    // store refuses, stopping the replica). "Outcome unknown" is the truth.
-    for (const pending of this.#queued) {
-      if (pending.deadlineMs > nowMs) break
-      if (pending.isTimedOut === true) continue
-      pending.isTimedOut = true
-      pending.reject(new HerdError('OperationTimeout', `write zxid ${pending.entry.zxid} was not made durable in time; its outcome is unknown`))
+    // A late write is answered, but its entry stays in the log: it may still
+    // commit. "Outcome unknown" is the truth.
+    for (const [index, awaiting] of this.#awaiting) {
+      if (awaiting.deadlineMs > nowMs) continue
+      this.#awaiting.delete(index)
+      awaiting.reject(new HerdError('OperationTimeout', `write zxid ${index} was not committed in time; its outcome is unknown`))
+    }
+    if (this.#forwards.length > 0) {
+      const remaining: Forward[] = []
+      for (const forward of this.#forwards) {
+        if (forward.deadlineMs > nowMs) remaining.push(forward)
+        else forward.reject(notLeader('no leader could take the write in time; it did not happen'))
+      }
+      this.#forwards = remaining
+    }
+    for (const [context, read] of this.#reads) {
+      if (read.deadlineMs > nowMs) continue
+      this.#reads.delete(context)
+      read.reject(new HerdError('OperationTimeout', 'the leader could not confirm its leadership in time'))
     }
     if (this.#waiters.length === 0) return
     const remaining: ApplyWaiter[] = []
@@ -389,17 +819,22 @@ export class Replica {
   }
 
   #maybeSnapshot(): void {
-    if (this.#isSnapshotting) return
+    if (this.#isSnapshotting || this.#isClosed) return
     if (this.appliedZxid - this.#snapshotZxid < this.#options.snapshotEntriesInterval) return
     this.#isSnapshotting = true
     const index = this.appliedZxid
     // Serialising is synchronous, so the snapshot is exactly the tree at
     // `index`; writing it and truncating the log happen off this turn.
+    const meta: SnapshotMeta = { index, term: this.#appliedTerm, extra: encodeMembers(this.#appliedMembers) }
     const chunks = writeSnapshot(this.#tree)
     const store = this.#options.store
+    const slack = this.#options.snapshotLogSlackEntries ?? Math.min(snapshotLogSlackDefault, Math.floor(this.#options.snapshotEntriesInterval / 2))
     store
-      .saveSnapshot({ meta: { index, term, extra: new Uint8Array(0) }, chunks })
-      .then(() => store.compact(index))
+      .saveSnapshot({ meta, chunks })
+      .then(() => {
+        const through = Math.min(index, index - slack)
+        return through >= store.firstIndex() ? store.compact(through) : undefined
+      })
       .then(
         () => {
           this.#snapshotZxid = index
@@ -412,6 +847,41 @@ export class Replica {
   /** A write that may or may not have reached the disk: stop, never guess. */
   #fail(error: unknown): void {
     this.#isClosed = true
+    this.#isRunning = false
+    for (const timer of this.#timers) timer.cancel()
     this.#options.onFatal(error)
   }
+}
+
+function refused(error: HerdError): { zxid: null; term: 0; committed: Promise<Committed> } {
+  return { zxid: null, term: 0, committed: Promise.reject(error) }
+}
+
+function lostWrite(index: number): HerdError {
+  return new HerdError('ConnectionLoss', `the write at zxid ${index} was lost in a change of leader and did not happen; retry it`)
+}
+
+function subscribe<T>(list: T[], item: T): () => void {
+  list.push(item)
+  return () => {
+    const index = list.indexOf(item)
+    if (index >= 0) list.splice(index, 1)
+  }
+}
+
+function safeMembershipOf(data: Uint8Array): readonly Member[] | null {
+  try {
+    return membershipOf(data)
+  } catch {
+    return null
+  }
+}
+
+/** A snapshot's membership travels in its meta as a membership entry's bytes. */
+function encodeMembers(members: readonly Member[]): Uint8Array {
+  return encodeProposal({ timeMs: 0, caller: anonymous, idempotency: null, command: { type: 'membership', members } })
+}
+
+function decodeMembers(extra: Uint8Array): readonly Member[] | null {
+  return extra.length === 0 ? null : safeMembershipOf(extra)
 }

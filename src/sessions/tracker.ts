@@ -61,26 +61,54 @@ export class SessionTracker implements SessionsHandle {
   readonly #expiring = new Set<number>()
   #timer: Timer | null = null
   #unsubscribe: (() => void) | null = null
+  #unsubscribeRoles: (() => void) | null = null
 
   constructor(options: SessionTrackerOptions) {
     this.#options = options
   }
 
-  /** Starts tracking: every session already in the tree gets a full timeout from now. */
+  /**
+   * Starts tracking. Only the leader keeps leases: whenever this replica
+   * becomes the leader, every session in the tree gets a full timeout from
+   * then (DESIGN.md, decision 6); when it stops leading it forgets them.
+   * Heartbeats reaching a follower are passed on to the leader.
+   */
   start(): void {
+    const { replica, clock } = this.#options
+    this.#unsubscribe = replica.onApplied((_entry, applied) => this.#onApplied(applied))
+    this.#unsubscribeRoles = replica.onRoleChange((change) => {
+      if (change.role === 'leader') this.#trackAll()
+      else this.#forgetAll()
+    })
+    replica.handleCall('heartbeat', (_from, args) => {
+      if (typeof args !== 'object' || args === null) throw new HerdError('MarshallingError', 'a heartbeat names a session and its secret')
+      const { sessionId, secret } = args as { sessionId?: unknown; secret?: unknown }
+      if (typeof sessionId !== 'number' || typeof secret !== 'string') throw new HerdError('MarshallingError', 'a heartbeat names a session and its secret')
+      return this.renew(sessionId, secret)
+    })
+    if (replica.isLeader) this.#trackAll()
+    this.#timer = clock.setInterval(() => this.#expireDue(), this.#options.sessionCheckIntervalMs)
+  }
+
+  #trackAll(): void {
     const { replica, clock } = this.#options
     const nowMs = clock.nowMs()
     for (const id of replica.tree.sessionIds()) {
       const session = replica.tree.getSession(id)
       if (session !== undefined) this.#renew(id, nowMs + session.timeoutMs)
     }
-    this.#unsubscribe = replica.onApplied((_entry, applied) => this.#onApplied(applied))
-    this.#timer = clock.setInterval(() => this.#expireDue(), this.#options.sessionCheckIntervalMs)
+  }
+
+  #forgetAll(): void {
+    this.#deadlines.clear()
+    this.#buckets.clear()
+    this.#expiring.clear()
   }
 
   stop(): void {
     this.#timer?.cancel()
     this.#unsubscribe?.()
+    this.#unsubscribeRoles?.()
   }
 
   /** ZooKeeper's negotiation: the requested timeout clamped to [min, max]. */
@@ -113,15 +141,18 @@ export class SessionTracker implements SessionsHandle {
     return authenticateIn(this.#options.replica.tree, sessionId, secret)
   }
 
-  /** Renews the lease for another full timeout. */
+  /** Renews the lease for another full timeout, on the leader (a follower passes the heartbeat on). */
   async heartbeat(sessionId: number, secret: string): Promise<{ readonly timeoutMs: number }> {
-    return this.renew(sessionId, secret)
+    if (this.#options.replica.isLeader) return this.renew(sessionId, secret)
+    const session = this.authenticate(sessionId, secret)
+    await this.#options.replica.callLeader('heartbeat', { sessionId, secret })
+    return session
   }
 
-  /** heartbeat, answered at once. */
+  /** The leader's side of a heartbeat, answered at once. */
   renew(sessionId: number, secret: string): { readonly timeoutMs: number } {
     const session = this.authenticate(sessionId, secret)
-    this.#renew(sessionId, this.#options.clock.nowMs() + session.timeoutMs)
+    if (this.#options.replica.isLeader) this.#renew(sessionId, this.#options.clock.nowMs() + session.timeoutMs)
     return session
   }
 
@@ -148,7 +179,7 @@ export class SessionTracker implements SessionsHandle {
     const { outcome } = applied
     if (!outcome.ok) return
     const result = outcome.result
-    if (result.type === 'createSession' && applied.replayOf === null) {
+    if (result.type === 'createSession' && applied.replayOf === null && this.#options.replica.isLeader) {
       this.#renew(result.sessionId, this.#options.clock.nowMs() + result.timeoutMs)
     } else if (result.type === 'closeSession') {
       this.#forget(result.sessionId)

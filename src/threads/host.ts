@@ -36,8 +36,8 @@ export interface ServingThreadsOptions {
 interface Thread {
   readonly index: number
   readonly worker: Worker
-  /** zxid -> the thread's request id, for entries it proposed and has not been sent yet. */
-  readonly tags: Map<number, number>
+  /** zxid -> the thread's request id and the term it was proposed in, for entries it proposed and has not been sent yet. */
+  readonly tags: Map<number, { readonly id: number; readonly term: number }>
   isStopping: boolean
 }
 
@@ -61,7 +61,15 @@ export class ServingThreads {
   async start(count: number): Promise<void> {
     const { replica } = this.#options
     Atomics.store(this.#applied, 0, BigInt(replica.appliedZxid))
-    this.#unsubscribe = replica.onAppliedBatch((records) => this.#broadcast(records))
+    const unsubscribeBatches = replica.onAppliedBatch((records) => this.#broadcast(records))
+    const unsubscribeRoles = replica.onRoleChange(() => {
+      const status = replica.status()
+      for (const thread of this.#threads) thread.worker.postMessage({ t: 'status', status } satisfies ToWorker)
+    })
+    this.#unsubscribe = () => {
+      unsubscribeBatches()
+      unsubscribeRoles()
+    }
     await Promise.all(Array.from({ length: count }, (_, i) => this.#spawn(i + 1)))
   }
 
@@ -119,11 +127,12 @@ export class ServingThreads {
       const tags: Array<readonly [number, number]> = []
       if (thread.tags.size > 0) {
         for (let i = 0; i < records.length; i++) {
-          const zxid = (records[i] as LogRecord).index
-          const id = thread.tags.get(zxid)
-          if (id === undefined) continue
-          thread.tags.delete(zxid)
-          tags.push([i, id])
+          const record = records[i] as LogRecord
+          const tag = thread.tags.get(record.index)
+          if (tag === undefined) continue
+          thread.tags.delete(record.index)
+          // Another leader's entry at this zxid: the write was lost, and its rejection follows.
+          if (tag.term === record.term) tags.push([i, tag.id])
         }
       }
       const message = packEntries(records, tags)
@@ -139,8 +148,10 @@ export class ServingThreads {
   #submit(thread: Thread, message: SubmitMessage): void {
     for (let i = 0; i < message.ids.length; i++) {
       const id = message.ids[i] as number
-      const { zxid, committed } = this.#options.replica.propose(message.proposals[i] as SubmitMessage['proposals'][number])
-      if (zxid !== null) thread.tags.set(zxid, id)
+      const { zxid, term, committed } = this.#options.replica.propose(message.proposals[i] as SubmitMessage['proposals'][number])
+      if (zxid !== null) thread.tags.set(zxid, { id, term })
+      // Forwarded to the leader: its zxid is known once applied here (and sent to the thread).
+      else committed.then(({ zxid: applied }) => thread.worker.postMessage({ t: 'done', id, zxid: applied } satisfies ToWorker), () => undefined)
       committed.catch((error: unknown) => {
         if (zxid !== null) thread.tags.delete(zxid)
         const { code, detail } = describe(error)
@@ -153,7 +164,7 @@ export class ServingThreads {
     const { sessions } = this.#options
     try {
       let value: unknown
-      if (message.method === 'heartbeat') value = sessions.renew(message.sessionId, message.secret)
+      if (message.method === 'heartbeat') value = await sessions.heartbeat(message.sessionId, message.secret)
       else if (message.method === 'createSession') value = await sessions.create(message.timeoutMs)
       else value = await sessions.close(message.sessionId, message.secret)
       thread.worker.postMessage({ t: 'reply', id: message.id, value } satisfies ToWorker)

@@ -2,7 +2,7 @@
 // serving threads, besides the replication ones (replication/mirror-protocol.ts).
 import type { Config } from '../config.ts'
 import type { ErrorCode } from '../errors.ts'
-import type { EntriesMessage, FailedMessage, ReplicaStatus, SubmitMessage } from '../replication/index.ts'
+import type { DoneMessage, EntriesMessage, FailedMessage, ReplicaStatus, SubmitMessage } from '../replication/index.ts'
 
 export interface WorkerData {
   readonly index: number
@@ -47,5 +47,11 @@ export interface CallFailedMessage {
   readonly detail: string
 }
 
-export type ToWorker = StartMessage | EntriesMessage | FailedMessage | ReplyMessage | CallFailedMessage | { readonly t: 'stop' }
+/** Main -> worker: the Replica's role, term or leader changed. */
+export interface StatusMessage {
+  readonly t: 'status'
+  readonly status: ReplicaStatus
+}
+
+export type ToWorker = StartMessage | EntriesMessage | FailedMessage | DoneMessage | StatusMessage | ReplyMessage | CallFailedMessage | { readonly t: 'stop' }
 export type ToMain = SubmitMessage | CallMessage | { readonly t: 'ready' } | { readonly t: 'stopped' }

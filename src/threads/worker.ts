@@ -51,7 +51,11 @@ async function run(start: StartMessage): Promise<void> {
     switch (message.t) {
       case 'entries':
       case 'failed':
+      case 'done':
         mirror.receive(message)
+        return
+      case 'status':
+        mirror.updateStatus(message.status)
         return
       case 'reply':
       case 'callFailed':

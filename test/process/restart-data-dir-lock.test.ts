@@ -8,7 +8,7 @@ import { symlinkSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { afterAll, expect, it } from 'vitest'
 import { mainScript, makeTempDir, nodeBinary, repoRoot, startNode, stopAll, type NodeProcess } from '../support/node-process.ts'
-import { treeState } from '../support/raw-http.ts'
+import { afterRestart, treeState } from '../support/raw-http.ts'
 import { replayDataDir } from '../support/replay.ts'
 
 const nodes: NodeProcess[] = []
@@ -79,5 +79,5 @@ it('a second node on a running node\'s data directory fails clearly and corrupts
   // And it starts again on its own directory, once it is free.
   node = await startNode({ dataDir, port })
   nodes.push(node)
-  expect(await treeState(node.url)).toEqual(served)
+  expect(await treeState(node.url)).toEqual(afterRestart(served))
 })

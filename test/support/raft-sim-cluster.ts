@@ -5,7 +5,7 @@
 // their receivers, and the SafetyChecker watches every step, as in the
 // simulator.
 import { assert } from '../../src/assert.ts'
-import { RaftCore, type CoreConfig, type Message, type RaftEntry, type ReadState, type Ready } from '../../src/replication/core/index.ts'
+import { RaftCore, type CoreConfig, type HardState, type Message, type RaftEntry, type ReadState, type Ready } from '../../src/replication/core/index.ts'
 import { Prng } from './raft-sim-prng.ts'
 import { SafetyChecker, type CheckedReplica } from './raft-sim-checker.ts'
 import { SimMachine, SimStorage, decodeImage, describeData, encodeImage, simMembership, simNoop } from './raft-sim-storage.ts'
@@ -20,6 +20,10 @@ export interface ClusterOptions {
   readonly appendBytesMax?: number
   readonly inflightAppendsMax?: number
   readonly seed?: number
+  /** Logs to start from, as the term of each entry from index 1 (data: text(`${index}@${term}`)). */
+  readonly logs?: Readonly<Record<number, readonly number[]>>
+  /** Hard states to start from (term, vote, commit), per replica. */
+  readonly hardStates?: Readonly<Record<number, HardState>>
 }
 
 export class ClusterReplica implements CheckedReplica {
@@ -57,6 +61,8 @@ export class Cluster {
   queue: Message[] = []
   /** Directed links that drop everything: "from>to". */
   readonly blocked = new Set<string>()
+  /** Sees every message on delivery: returns it (or a changed copy) to deliver, null to drop. */
+  intercept: ((message: Message) => Message | null) | null = null
   readonly #options: ClusterOptions
   readonly #random: Prng
 
@@ -66,6 +72,10 @@ export class Cluster {
     for (const id of options.ids) {
       const replica = new ClusterReplica(id)
       this.replicas.set(id, replica)
+      const terms = options.logs?.[id] ?? []
+      const entries = terms.map((term, i): RaftEntry => ({ index: i + 1, term, data: text(`${i + 1}@${term}`) }))
+      replica.storage.append(entries, options.hardStates?.[id] ?? null)
+      this.checker.onPersist(replica, entries, null, 0)
       this.#start(replica)
     }
   }
@@ -169,7 +179,7 @@ export class Cluster {
   deliver(filter: (message: Message) => boolean = () => true): number {
     const queue = this.queue
     this.queue = []
-    let delivered = 0
+    let count = 0
     for (const message of queue) {
       if (!filter(message)) {
         this.queue.push(message)
@@ -177,11 +187,13 @@ export class Cluster {
       }
       const receiver = this.replicas.get(message.to)
       if (receiver?.core == null || this.blocked.has(`${message.from}>${message.to}`)) continue
-      receiver.core.step(message)
-      delivered++
+      const delivered = this.intercept === null ? message : this.intercept(message)
+      if (delivered === null) continue
+      receiver.core.step(delivered)
+      count++
       this.flush()
     }
-    return delivered
+    return count
   }
 
   /** Drops queued messages that pass `filter`. */

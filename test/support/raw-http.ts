@@ -329,3 +329,12 @@ export async function treeState(baseUrl: string): Promise<TreeState> {
   const body = (await response.json()) as TreeState
   return { digest: body.digest, appliedZxid: body.appliedZxid, znodes: body.znodes, sessions: body.sessions }
 }
+
+/**
+ * The state a node serves after it restarts on `state`'s store: the same
+ * tree, one zxid further on (a restarted single voter is a new leader, and a
+ * new leader's first entry is a noop).
+ */
+export function afterRestart(state: TreeState): TreeState {
+  return { ...state, appliedZxid: state.appliedZxid + 1 }
+}

@@ -13,24 +13,40 @@ afterEach(async () => {
   for (const replica of opened.splice(0)) await replica.close()
 })
 
-function open(store: LogStore, overrides: Partial<ReplicaOptions> = {}): Replica {
-  const replica = Replica.open({
+function options(store: LogStore, overrides: Partial<ReplicaOptions> = {}): ReplicaOptions {
+  return {
     replicaId: 1,
     clientUrl: 'http://test',
     store,
     clock: new ManualClock(),
     tree: { znodesMax: 1_000_000, sessionsMax: 1000, ephemeralsPerSessionMax: 1000, idempotencyKeysMax: 1000 },
     proposalsPendingMax: 10_000,
-    groupCommitEntriesMax: 1000,
-    syncsInFlightMax: 1,
     writeTimeoutMs: 10_000,
     snapshotEntriesInterval: 1_000_000,
+    snapshotLogSlackEntries: 0,
     onFatal: (error) => {
       throw error
     },
+    raft: {
+      tickMs: 10,
+      electionTicks: 10,
+      heartbeatTicks: 1,
+      appendBytesMax: 1024 * 1024,
+      appendsInFlightMax: 4,
+      members: [{ id: 1, host: '127.0.0.1', port: 1 }],
+      random: () => 0.5,
+      peerTimeoutMs: 1000,
+    },
+    transport: null,
     ...overrides,
-  })
+  }
+}
+
+/** A cluster of one, elected and with its first entry (the leader's noop, zxid 1) applied. */
+async function open(store: LogStore, overrides: Partial<ReplicaOptions> = {}): Promise<Replica> {
+  const replica = Replica.open(options(store, overrides))
   opened.push(replica)
+  await replica.waitForApplied(1, 1000)
   return replica
 }
 
@@ -50,13 +66,16 @@ class WatchedStore extends MemoryStore {
   }
 }
 
+const durableAppends = (store: WatchedStore): number[] => store.appends.filter((count) => count > 0)
+
 describe('group commit', () => {
   it('syncs writes that arrive in one turn together, applies them in zxid order, and answers each from its own apply', async () => {
     const store = new WatchedStore()
-    const replica = open(store)
+    const replica = await open(store)
+    store.appends = []
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => submit(replica, put(`/n${i}`))))
-    expect(store.appends).toEqual([50])
-    expect(results.map((r) => r.zxid)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
+    expect(durableAppends(store)).toEqual([50])
+    expect(results.map((r) => r.zxid)).toEqual(Array.from({ length: 50 }, (_, i) => i + 2))
     for (const [i, result] of results.entries()) {
       expect(result.applied.outcome.ok && result.applied.outcome.result.type === 'put' && result.applied.outcome.result.path).toBe(`/n${i}`)
     }
@@ -64,61 +83,64 @@ describe('group commit', () => {
 
   it('applies nothing before the store says the batch is durable', async () => {
     const store = new WatchedStore()
+    const replica = await open(store)
+    store.appends = []
     let release = (): void => {}
     store.hold = new Promise((resolve) => (release = resolve))
-    const replica = open(store)
     const write = submit(replica, put('/held'))
     await new Promise((resolve) => setImmediate(resolve))
-    expect(store.appends).toEqual([1])
+    expect(durableAppends(store)).toEqual([1])
     expect(replica.tree.exists('/held')).toBeUndefined()
-    expect(replica.appliedZxid).toBe(0)
+    expect(replica.appliedZxid).toBe(1)
     store.hold = null
     release()
-    expect((await write).zxid).toBe(1)
+    expect((await write).zxid).toBe(2)
     expect(replica.tree.exists('/held')).toBeDefined()
   })
 
-  it('keeps at most groupCommitEntriesMax entries in one sync', async () => {
-    const store = new WatchedStore()
-    const replica = open(store, { groupCommitEntriesMax: 8 })
-    await Promise.all(Array.from({ length: 20 }, (_, i) => submit(replica, put(`/g${i}`))))
-    expect(store.appends).toEqual([8, 8, 4])
+  it('starts a single voter as the leader of term 1, whose first entry is a noop', async () => {
+    const store = new MemoryStore()
+    const replica = await open(store)
+    expect(replica.status()).toMatchObject({ id: 1, role: 'leader', term: 1, leader: 1, appliedZxid: 1 })
+    expect(store.hardState()).toMatchObject({ term: 1, vote: 1 })
+    expect(store.term(1)).toBe(1)
   })
 })
 
 describe('limits and failures', () => {
   it('refuses writes past proposalsPendingMax with Throttled', async () => {
     const store = new WatchedStore()
+    const replica = await open(store, { proposalsPendingMax: 3 })
     let release = (): void => {}
     store.hold = new Promise((resolve) => (release = resolve))
-    const replica = open(store, { proposalsPendingMax: 3 })
     const writes = [1, 2, 3].map((i) => submit(replica, put(`/t${i}`)))
     await expect(submit(replica, put('/t4'))).rejects.toMatchObject({ code: 'Throttled' })
     release()
-    expect((await Promise.all(writes)).map((w) => w.zxid)).toEqual([1, 2, 3])
+    expect((await Promise.all(writes)).map((w) => w.zxid)).toEqual([2, 3, 4])
   })
 
-  it('answers OperationTimeout for a write the disk does not make durable in time', async () => {
+  it('answers OperationTimeout for a write not committed in time, and the entry still lands: its outcome was unknown', async () => {
     const store = new WatchedStore()
+    const clock = new ManualClock()
+    const replica = await open(store, { clock, writeTimeoutMs: 1000 })
     let release = (): void => {}
     store.hold = new Promise((resolve) => (release = resolve))
-    const clock = new ManualClock()
-    const replica = open(store, { clock, writeTimeoutMs: 1000, groupCommitEntriesMax: 1 })
-    const first = submit(replica, put('/a'))
-    const second = submit(replica, put('/b'))
+    const late = submit(replica, put('/a'))
     await new Promise((resolve) => setImmediate(resolve))
     clock.advance(1100)
-    await expect(second).rejects.toMatchObject({ code: 'OperationTimeout' })
+    await expect(late).rejects.toMatchObject({ code: 'OperationTimeout' })
+    store.hold = null
     release()
-    expect((await first).zxid).toBe(1)
+    expect((await submit(replica, put('/b'))).zxid).toBe(3)
+    expect(replica.tree.exists('/a')).toBeDefined()
   })
 
   it('stops (onFatal) when a sync fails, and never applies the batch', async () => {
     const store = new WatchedStore()
-    store.fail = new Error('EIO')
     let fatal: unknown = null
-    const replica = open(store, { onFatal: (error) => (fatal = error) })
-    void submit(replica, put('/lost'))
+    const replica = await open(store, { onFatal: (error) => (fatal = error) })
+    store.fail = new Error('EIO')
+    void submit(replica, put('/lost')).catch(() => undefined)
     await new Promise((resolve) => setImmediate(() => setImmediate(resolve)))
     expect((fatal as Error).message).toBe('EIO')
     expect(replica.tree.exists('/lost')).toBeUndefined()
@@ -126,113 +148,49 @@ describe('limits and failures', () => {
   })
 
   it('refuses a command that cannot be encoded without leaving a gap in the log', async () => {
-    const replica = open(new MemoryStore())
+    const replica = await open(new MemoryStore())
     const bad: Command = { type: 'put', path: '/\ud800', data: new Uint8Array(), acl: openAcl }
     await expect(submit(replica, bad)).rejects.toBeInstanceOf(HerdError)
     await expect(submit(replica, bad)).rejects.toMatchObject({ code: 'BadArguments' })
-    expect((await submit(replica, put('/ok'))).zxid).toBe(1)
+    expect((await submit(replica, put('/ok'))).zxid).toBe(2)
   })
 })
 
 describe('restart', () => {
-  it('rebuilds the same tree from snapshot plus log, and goes on at the next zxid', async () => {
+  it('rebuilds the same tree from snapshot plus log, commits what the log held, and goes on after its new noop', async () => {
     const store = new MemoryStore()
-    const first = open(store, { snapshotEntriesInterval: 10 })
+    const first = await open(store, { snapshotEntriesInterval: 10 })
     for (let i = 0; i < 25; i++) await submit(first, put(`/r${i % 7}`, `v${i}`))
     await new Promise((resolve) => setTimeout(resolve, 10))
     expect(store.snapshotMeta()?.index).toBeGreaterThanOrEqual(20)
     expect(store.firstIndex()).toBeGreaterThan(1)
-    const digest = first.tree.digest()
+    const znodes = first.tree.znodeCount
+    const data = first.tree.getData('/r3')
     await first.close()
-    const second = open(store)
-    expect(second.appliedZxid).toBe(25)
-    expect(second.tree.digest()).toBe(digest)
-    expect((await submit(second, put('/next'))).zxid).toBe(26)
+    const second = Replica.open(options(store))
+    opened.push(second)
+    await second.waitForApplied(27, 1000)
+    expect(second.status()).toMatchObject({ role: 'leader', term: 2, appliedZxid: 27 })
+    expect(second.tree.znodeCount).toBe(znodes)
+    expect(second.tree.getData('/r3')).toEqual(data)
+    expect((await submit(second, put('/next'))).zxid).toBe(28)
   })
 
   it('tells listeners about every replayed entry after the snapshot, so the watch history covers them', async () => {
     const store = new MemoryStore()
-    const first = open(store, { snapshotEntriesInterval: 5 })
+    const first = await open(store, { snapshotEntriesInterval: 5 })
     for (let i = 0; i < 8; i++) await submit(first, put(`/l${i}`))
     await new Promise((resolve) => setTimeout(resolve, 10))
     await first.close()
     const snapshotIndex = store.snapshotMeta()?.index ?? 0
-    expect(snapshotIndex).toBeGreaterThan(0)
+    expect(snapshotIndex).toBeGreaterThan(1)
     const seen: number[] = []
-    const replica = Replica.open(
-      {
-        replicaId: 1,
-        clientUrl: 'http://test',
-        store,
-        clock: new ManualClock(),
-        tree: { znodesMax: 100, sessionsMax: 10, ephemeralsPerSessionMax: 10, idempotencyKeysMax: 10 },
-        proposalsPendingMax: 10,
-        groupCommitEntriesMax: 10,
-        syncsInFlightMax: 1,
-        writeTimeoutMs: 1000,
-        snapshotEntriesInterval: 1000,
-        onFatal: () => {},
-      },
-      [(entry, applied) => seen.push(entry.zxid, applied.events.length)],
-    )
+    const replica = Replica.open(options(store), [(entry, applied) => seen.push(entry.zxid, applied.events.length)])
     opened.push(replica)
+    await replica.waitForApplied(10, 1000)
     const expected = []
-    for (let zxid = snapshotIndex + 1; zxid <= 8; zxid++) expected.push(zxid, 2)
+    for (let zxid = snapshotIndex + 1; zxid <= 9; zxid++) expected.push(zxid, 2)
+    expected.push(10, 0)
     expect(seen).toEqual(expected)
-  })
-})
-
-describe('several batches on their way to the disk', () => {
-  /** A store whose appends complete only when the test says, one by one. */
-  class SteppedStore extends MemoryStore {
-    readonly started: number[][] = []
-    readonly #releases: Array<() => void> = []
-    override append(...args: Parameters<MemoryStore['append']>): Promise<void> {
-      this.started.push(args[0].map((record) => record.index))
-      return new Promise<void>((resolve) => this.#releases.push(resolve)).then(() => super.append(...args))
-    }
-    releaseNext(): void {
-      ;(this.#releases.shift() as () => void)()
-    }
-  }
-
-  it('starts the next sync before the previous one is applied, and applies them in zxid order', async () => {
-    const store = new SteppedStore()
-    const replica = open(store, { syncsInFlightMax: 3 })
-    const writes: Array<Promise<unknown>> = []
-    for (let turn = 0; turn < 3; turn++) {
-      writes.push(submit(replica, put(`/b${turn}a`)), submit(replica, put(`/b${turn}b`)))
-      await new Promise((resolve) => setImmediate(resolve))
-    }
-    expect(store.started).toEqual([
-      [1, 2],
-      [3, 4],
-      [5, 6],
-    ])
-    expect(replica.appliedZxid).toBe(0)
-    for (let i = 0; i < 3; i++) {
-      store.releaseNext()
-      await new Promise((resolve) => setImmediate(resolve))
-      expect(replica.appliedZxid).toBe(2 * (i + 1))
-    }
-    await Promise.all(writes)
-  })
-
-  it('keeps no more than syncsInFlightMax batches in flight', async () => {
-    const store = new SteppedStore()
-    const replica = open(store, { syncsInFlightMax: 2 })
-    const writes: Array<Promise<unknown>> = []
-    for (let turn = 0; turn < 4; turn++) {
-      writes.push(submit(replica, put(`/c${turn}`)))
-      await new Promise((resolve) => setImmediate(resolve))
-    }
-    expect(store.started).toEqual([[1], [2]])
-    store.releaseNext()
-    await new Promise((resolve) => setImmediate(() => setImmediate(resolve)))
-    expect(store.started).toEqual([[1], [2], [3, 4]])
-    store.releaseNext()
-    store.releaseNext()
-    await Promise.all(writes)
-    expect(replica.appliedZxid).toBe(4)
   })
 })

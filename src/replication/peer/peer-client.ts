@@ -1,0 +1,192 @@
+// The sending side of the peer port: one undici Pool per peer (keep-alive
+// connections), consensus messages batched per peer per turn of the event
+// loop into one request, several requests in flight per peer, and calls (a
+// forwarded write, a read index, a session heartbeat) with a deadline.
+//
+// Consensus messages are fire-and-forget: Raft retries what is lost, so a
+// failed or refused request is dropped (and logged at most once a second per
+// peer), never retried here. Calls reject with ConnectionLoss when the peer
+// cannot be reached, so the caller can tell "not done" from an answer.
+import { Pool } from 'undici'
+import type { Clock } from '../../clock.ts'
+import { HerdError, isErrorCode } from '../../errors.ts'
+import type { Logger } from '../../log.ts'
+import { decodeValue, encodeValue } from './value-codec.ts'
+
+export interface PeerEndpoint {
+  readonly host: string
+  readonly port: number
+}
+
+export interface PeerClientOptions {
+  readonly selfId: number
+  readonly secret: string
+  readonly clock: Clock
+  readonly log: Logger
+  readonly timeoutMs: number
+  /** Requests carrying consensus messages on their way to one peer at once. */
+  readonly sendsInFlightMax: number
+  /** Messages queued for one peer beyond which the oldest are dropped (Raft resends). */
+  readonly queuedMessagesMax: number
+}
+
+interface Peer {
+  readonly id: number
+  readonly endpoint: PeerEndpoint
+  readonly pool: Pool
+  queued: unknown[]
+  inFlight: number
+  lastErrorLogMs: number
+}
+
+export const peerHeaders = {
+  secret: 'x-herd-secret',
+  from: 'x-herd-from',
+  to: 'x-herd-to',
+} as const
+
+const bodyBytesMax = 1024 * 1024 * 1024
+
+export class PeerClient {
+  readonly #options: PeerClientOptions
+  readonly #peers = new Map<number, Peer>()
+  #isFlushScheduled = false
+  #isClosed = false
+
+  constructor(options: PeerClientOptions) {
+    this.#options = options
+  }
+
+  /** Sets the peers this replica can reach (itself excluded); peers no longer listed are closed. */
+  setPeers(endpoints: ReadonlyMap<number, PeerEndpoint>): void {
+    for (const [id, peer] of this.#peers) {
+      const endpoint = endpoints.get(id)
+      if (endpoint === undefined || endpoint.host !== peer.endpoint.host || endpoint.port !== peer.endpoint.port) {
+        this.#peers.delete(id)
+        void peer.pool.close().catch(() => undefined)
+      }
+    }
+    for (const [id, endpoint] of endpoints) {
+      if (id === this.#options.selfId || this.#peers.has(id)) continue
+      const origin = `http://${endpoint.host.includes(':') && !endpoint.host.startsWith('[') ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}`
+      const pool = new Pool(origin, {
+        connections: this.#options.sendsInFlightMax + 4,
+        pipelining: 1,
+        keepAliveTimeout: 60_000,
+        headersTimeout: this.#options.timeoutMs,
+        bodyTimeout: this.#options.timeoutMs,
+        connectTimeout: Math.min(this.#options.timeoutMs, 2000),
+      })
+      this.#peers.set(id, { id, endpoint, pool, queued: [], inFlight: 0, lastErrorLogMs: -Infinity })
+    }
+  }
+
+  endpoint(id: number): PeerEndpoint | undefined {
+    return this.#peers.get(id)?.endpoint
+  }
+
+  /** Queues consensus messages for a peer; they leave together at the end of this turn. */
+  send(to: number, message: unknown): void {
+    const peer = this.#peers.get(to)
+    if (peer === undefined || this.#isClosed) return
+    peer.queued.push(message)
+    if (peer.queued.length > this.#options.queuedMessagesMax) peer.queued.splice(0, peer.queued.length - this.#options.queuedMessagesMax)
+    if (!this.#isFlushScheduled) {
+      this.#isFlushScheduled = true
+      setImmediate(() => {
+        this.#isFlushScheduled = false
+        for (const each of this.#peers.values()) this.#flush(each)
+      })
+    }
+  }
+
+  /** Calls `method` on a peer; rejects with the peer's HerdError, or ConnectionLoss when it cannot be reached. */
+  async call(to: number, method: string, args: unknown, timeoutMs = this.#options.timeoutMs): Promise<unknown> {
+    const peer = this.#peers.get(to)
+    if (peer === undefined) throw new HerdError('ConnectionLoss', `replica ${to} is not a known peer`)
+    let response: Awaited<ReturnType<Pool['request']>>
+    try {
+      response = await peer.pool.request({
+        method: 'POST',
+        path: `/call/${method}`,
+        headers: this.#headers(to),
+        body: encodeValue(args),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      })
+    } catch (error) {
+      throw new HerdError('ConnectionLoss', `replica ${to} did not answer ${method}: ${(error as Error).message}`)
+    }
+    const body = new Uint8Array(await response.body.arrayBuffer().catch(() => new ArrayBuffer(0)))
+    if (response.statusCode === 200) {
+      try {
+        return decodeValue(body)
+      } catch (error) {
+        throw new HerdError('ConnectionLoss', `replica ${to} answered ${method} with malformed bytes: ${(error as Error).message}`)
+      }
+    }
+    throw remoteError(to, method, response.statusCode, body)
+  }
+
+  async close(): Promise<void> {
+    this.#isClosed = true
+    await Promise.all([...this.#peers.values()].map((peer) => peer.pool.destroy().catch(() => undefined)))
+    this.#peers.clear()
+  }
+
+  #flush(peer: Peer): void {
+    if (peer.queued.length === 0 || peer.inFlight >= this.#options.sendsInFlightMax || this.#isClosed) return
+    const messages = peer.queued
+    peer.queued = []
+    peer.inFlight++
+    let body: Uint8Array
+    try {
+      body = encodeValue(messages, 1024)
+    } catch (error) {
+      peer.inFlight--
+      this.#options.log.error(`cannot encode messages for replica ${peer.id}: ${(error as Error).message}`)
+      return
+    }
+    peer.pool
+      .request({ method: 'POST', path: '/raft', headers: this.#headers(peer.id), body })
+      .then(async (response) => {
+        const text = await response.body.text().catch(() => '')
+        if (response.statusCode !== 204) this.#logFailure(peer, `status ${response.statusCode} ${text.slice(0, 200)}`)
+      })
+      .catch((error: unknown) => this.#logFailure(peer, (error as Error).message))
+      .finally(() => {
+        peer.inFlight--
+        if (this.#peers.get(peer.id) === peer) this.#flush(peer)
+      })
+  }
+
+  #headers(to: number): Record<string, string> {
+    return {
+      [peerHeaders.secret]: this.#options.secret,
+      [peerHeaders.from]: String(this.#options.selfId),
+      [peerHeaders.to]: String(to),
+      'content-type': 'application/octet-stream',
+    }
+  }
+
+  #logFailure(peer: Peer, reason: string): void {
+    const nowMs = this.#options.clock.nowMs()
+    if (nowMs - peer.lastErrorLogMs < 1000) return
+    peer.lastErrorLogMs = nowMs
+    this.#options.log.warn(`messages to replica ${peer.id} at ${peer.endpoint.host}:${peer.endpoint.port} were lost: ${reason}`)
+  }
+}
+
+function remoteError(to: number, method: string, status: number, body: Uint8Array): HerdError {
+  try {
+    const problem = JSON.parse(new TextDecoder().decode(body)) as { code?: unknown; detail?: unknown }
+    if (typeof problem.code === 'string' && isErrorCode(problem.code)) {
+      return new HerdError(problem.code, typeof problem.detail === 'string' ? problem.detail : `replica ${to} refused ${method}`)
+    }
+  } catch {
+    // not a problem body: described below
+  }
+  return new HerdError('ConnectionLoss', `replica ${to} answered ${method} with status ${status}`)
+}
+
+export { bodyBytesMax as peerBodyBytesMax }

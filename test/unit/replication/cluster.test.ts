@@ -1,0 +1,160 @@
+// Three Replicas in one process over an in-process network that passes every
+// message and call through the peer codec: a leader is elected, writes made
+// on any replica are committed once and applied everywhere at the same zxid,
+// a follower's write is answered from its own apply, and when the leader
+// dies the others elect another and go on without losing an acknowledged
+// write.
+import { afterEach, describe, expect, it } from 'vitest'
+import { systemClock } from '../../../src/clock.ts'
+import { decodeValue, encodeValue } from '../../../src/replication/peer/value-codec.ts'
+import { Replica, type PeerTransport, type ReplicaOptions } from '../../../src/replication/index.ts'
+import { MemoryStore } from '../../../src/storage/index.ts'
+import { anonymous, openAcl, type Command } from '../../../src/tree/index.ts'
+import { HerdError } from '../../../src/errors.ts'
+
+const members = [1, 2, 3].map((id) => ({ id, host: '127.0.0.1', port: 9000 + id }))
+
+class LocalNetwork {
+  readonly replicas = new Map<number, Replica>()
+  readonly down = new Set<number>()
+
+  transport(self: number): PeerTransport {
+    return {
+      setPeers: () => undefined,
+      send: (to, message) => {
+        const bytes = encodeValue([message])
+        setImmediate(() => {
+          const target = this.replicas.get(to)
+          if (target === undefined || this.down.has(to) || this.down.has(self)) return
+          target.receive(self, decodeValue(bytes))
+        })
+      },
+      call: async (to, method, args) => {
+        const target = this.replicas.get(to)
+        if (target === undefined || this.down.has(to) || this.down.has(self)) throw new HerdError('ConnectionLoss', `replica ${to} is unreachable`)
+        return decodeValue(encodeValue(await target.call(self, method, decodeValue(encodeValue(args)))))
+      },
+    }
+  }
+}
+
+let network = new LocalNetwork()
+afterEach(async () => {
+  for (const replica of network.replicas.values()) await replica.close()
+  network = new LocalNetwork()
+})
+
+function start(id: number, store = new MemoryStore()): Replica {
+  const options: ReplicaOptions = {
+    replicaId: id,
+    clientUrl: `http://replica-${id}`,
+    store,
+    clock: systemClock,
+    tree: { znodesMax: 100_000, sessionsMax: 1000, ephemeralsPerSessionMax: 1000, idempotencyKeysMax: 1000 },
+    proposalsPendingMax: 10_000,
+    writeTimeoutMs: 5000,
+    snapshotEntriesInterval: 1_000_000,
+    onFatal: (error) => {
+      throw error
+    },
+    raft: {
+      tickMs: 5,
+      electionTicks: 10,
+      heartbeatTicks: 1,
+      appendBytesMax: 64 * 1024,
+      appendsInFlightMax: 4,
+      members,
+      random: Math.random,
+      peerTimeoutMs: 1000,
+    },
+    transport: network.transport(id),
+  }
+  const replica = Replica.open(options)
+  network.replicas.set(id, replica)
+  return replica
+}
+
+const put = (path: string, data = 'x'): Command => ({ type: 'put', path, data: new TextEncoder().encode(data), acl: openAcl })
+const submit = (replica: Replica, command: Command) => replica.submit({ caller: anonymous, idempotency: null, command })
+
+async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
+  const deadline = performance.now() + timeoutMs
+  for (;;) {
+    const value = probe()
+    if (value !== undefined) return value
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+const leaderOf = (replicas: Replica[]): Replica | undefined => {
+  const leaders = replicas.filter((replica) => replica.isLeader && !network.down.has(replica.status().id))
+  return leaders.length === 1 ? leaders[0] : undefined
+}
+
+describe('a cluster of three in one process', () => {
+  it('elects one leader, takes writes on every replica, and applies them everywhere at the same zxids', async () => {
+    const replicas = [1, 2, 3].map((id) => start(id))
+    const leader = await until('a leader', () => leaderOf(replicas))
+    const results = await Promise.all(replicas.flatMap((replica, r) => Array.from({ length: 20 }, (_, i) => submit(replica, put(`/r${r}-${i}`, `v${r}-${i}`)))))
+    const zxids = results.map((result) => result.zxid)
+    expect(new Set(zxids).size).toBe(60)
+    for (const result of results) expect(result.applied.outcome.ok).toBe(true)
+    const last = Math.max(...zxids)
+    await Promise.all(replicas.map((replica) => replica.waitForApplied(last, 5000)))
+    const digests = replicas.map((replica) => replica.tree.digest())
+    expect(new Set(digests).size).toBe(1)
+    for (const replica of replicas) {
+      expect(new TextDecoder().decode(replica.tree.getData('/r2-7')?.data)).toBe('v2-7')
+      expect(replica.status().leader).toBe(leader.status().id)
+    }
+  })
+
+  it('answers sync on a follower only once it has applied every write committed before', async () => {
+    const replicas = [1, 2, 3].map((id) => start(id))
+    const leader = await until('a leader', () => leaderOf(replicas))
+    const follower = replicas.find((replica) => replica !== leader) as Replica
+    const { zxid } = await submit(leader, put('/synced'))
+    const synced = await follower.sync(5000)
+    expect(synced).toBeGreaterThanOrEqual(zxid)
+    expect(follower.tree.exists('/synced')).toBeDefined()
+  })
+
+  it('elects another leader when the leader dies, keeps every acknowledged write, and goes on', async () => {
+    const stores = [1, 2, 3].map(() => new MemoryStore())
+    const replicas = [1, 2, 3].map((id) => start(id, stores[id - 1]))
+    const first = await until('a leader', () => leaderOf(replicas))
+    const acknowledged: string[] = []
+    for (let i = 0; i < 30; i++) {
+      await submit(replicas[i % 3] as Replica, put(`/before${i}`))
+      acknowledged.push(`/before${i}`)
+    }
+    const firstId = first.status().id
+    network.down.add(firstId)
+    const diedAt = performance.now()
+    const survivors = replicas.filter((replica) => replica !== first)
+    const second = await until('a new leader', () => {
+      const leader = leaderOf(survivors)
+      return leader !== undefined && leader.term > first.term ? leader : undefined
+    })
+    const electedMs = performance.now() - diedAt
+    expect(electedMs).toBeLessThan(2000)
+    const follower = survivors.find((replica) => replica !== second) as Replica
+    const after = await submit(follower, put('/after'))
+    for (const path of acknowledged) expect(second.tree.exists(path), path).toBeDefined()
+    // The old leader comes back and catches up.
+    network.down.delete(firstId)
+    await first.waitForApplied(after.zxid, 5000)
+    expect(first.isLeader).toBe(false)
+    expect(first.tree.digest()).toBe(second.tree.digest())
+  })
+
+  it('refuses malformed and misaddressed consensus messages without stepping them', async () => {
+    const replica = start(1)
+    expect(() => replica.receive(2, { not: 'an array' })).toThrow(HerdError)
+    expect(() => replica.receive(2, [{ type: 'append', from: 3, to: 1, term: 1 }])).toThrow(HerdError)
+    expect(() => replica.receive(2, [{ type: 'nonsense', from: 2, to: 1, term: 1 }])).toThrow(HerdError)
+    await expect(replica.call(2, 'propose', 'garbage')).rejects.toMatchObject({ code: 'MarshallingError' })
+    await expect(replica.call(2, 'no-such-method', null)).rejects.toMatchObject({ code: 'BadArguments' })
+  })
+})
