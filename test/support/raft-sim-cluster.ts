@@ -177,6 +177,7 @@ export class Cluster {
    * dropped. Returns how many were delivered.
    */
   deliver(filter: (message: Message) => boolean = () => true): number {
+    this.flush()
     const queue = this.queue
     this.queue = []
     let count = 0

@@ -436,6 +436,7 @@ export class RaftCore {
     }
     if (m.index > this.#log.lastIndex()) return // no follower holds more than its leader
     const isProbeMatch = pr.state === 'probe' && pr.match === m.index
+    const wasPaused = pr.isPaused()
     if (!pr.maybeUpdate(m.index) && !isProbeMatch) return
     if (pr.state === 'probe') pr.becomeReplicate()
     else if (pr.state === 'snapshot') {
@@ -444,7 +445,10 @@ export class RaftCore {
         pr.becomeReplicate()
       }
     } else pr.inflights.freeTo(m.index)
+    // A new commit index goes to everyone; a follower that was waiting (in
+    // probe or snapshot) gets at least an empty append carrying it.
     if (this.#maybeCommit()) this.#broadcastAppend()
+    else if (wasPaused) this.#sendAppend(m.from, true)
     if (this.#role !== 'leader') return
     while (this.#sendAppend(m.from, false)) {
       // Fill the pipeline.
@@ -594,7 +598,7 @@ export class RaftCore {
     this.#reset()
     const next = this.#log.lastIndex() + 1
     this.#progress = new Map()
-    for (const id of this.voters()) this.#progress.set(id, new Progress(next, this.#config.inflightAppendsMax))
+    this.#syncProgress()
     const self = this.#selfProgress()
     self.match = this.#log.stableLastIndex()
     self.becomeReplicate()
@@ -654,17 +658,26 @@ export class RaftCore {
 
   #onMembershipChange(): void {
     if (this.#role !== 'leader') return
-    const progress = this.#progress as Map<number, Progress>
-    const voters = this.voters()
-    for (const id of voters) {
-      if (!progress.has(id)) progress.set(id, new Progress(this.#log.lastIndex() + 1, this.#config.inflightAppendsMax))
-    }
-    for (const id of progress.keys()) {
-      if (id !== this.#id && !voters.includes(id)) progress.delete(id)
-    }
-    if (this.#transferee !== 0 && !voters.includes(this.#transferee)) this.#transferee = 0
+    this.#syncProgress()
+    if (this.#transferee !== 0 && !this.voters().includes(this.#transferee)) this.#transferee = 0
     // A smaller quorum may already hold more.
     if (this.#maybeCommit()) this.#broadcastAppend()
+  }
+
+  /**
+   * The leader replicates to the current voters and, until a change
+   * commits, to the voters it replaces: a replica being removed learns of it
+   * (and stops campaigning) instead of being cut off mid-change.
+   */
+  #syncProgress(): void {
+    const progress = this.#progress as Map<number, Progress>
+    const voters = this.voters()
+    const committedVoters = this.#membership.votersAt(this.#log.committed)
+    const targets = new Set([...voters, ...committedVoters, this.#id])
+    for (const id of targets) {
+      if (!progress.has(id)) progress.set(id, new Progress(this.#log.lastIndex() + 1, this.#config.inflightAppendsMax))
+    }
+    for (const id of progress.keys()) if (!targets.has(id)) progress.delete(id)
   }
 
   /**
@@ -685,8 +698,10 @@ export class RaftCore {
 
   #commitTo(index: number): void {
     if (index <= this.#log.committed) return
+    const isChangePending = this.#membership.latestIndex() > this.#log.committed
     this.#log.commitTo(index)
     if (this.#role !== 'leader') return
+    if (isChangePending) this.#syncProgress()
     if (this.#log.term(index) === this.#term) this.#startReads(this.#reads.takeWaiting())
     // A leader removed by a change that is now committed steps down (thesis
     // §4.2.2), handing over to a caught-up voter so no one waits out a timeout.

@@ -147,6 +147,6 @@ export interface CoreStatus {
   readonly applied: number
   readonly lastIndex: number
   readonly voters: readonly number[]
-  /** Per voter (the leader included), on the leader only. */
+  /** On the leader only: per replica it replicates to (the voters, itself, and any being removed). */
   readonly progress: ReadonlyMap<number, ProgressView> | null
 }
