@@ -12,7 +12,7 @@ import { runSimulation, type SimOptions, type SimResult } from '../../../support
 
 const seedsDefault = { 3: 1500, 5: 700 } as const
 const chaosTicks = 300
-const healTicksMax = 150
+const healTicksMax = 200
 /** Seeds per test case, so each stays well inside the test timeout. */
 const chunkSeeds = 250
 
