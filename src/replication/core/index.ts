@@ -26,10 +26,22 @@
 // ready.soft changes (role, leader, term) tell the driver to fail pending
 // proposals and reads when leadership is lost: the core drops them.
 //
+// Snapshots: the driver snapshots its applied state whenever it likes
+// (between Readies), with meta.extra = membership.encode(votersAt(index)),
+// and may then compact the log through it; a leader sends that snapshot to a
+// follower whose next entry is compacted away. A follower whose log already
+// holds the snapshot's last entry (same index and term) only moves its commit
+// index; otherwise ready.snapshot replaces its whole log and its membership.
+//
+// Membership: the latest change in the log rules, committed or not. Vote
+// requests are answered whoever sends them (thesis §4.1: a replica lagging a
+// change must still help elect a leader of the newer configuration); leases
+// and pre-votes keep removed replicas from disrupting.
+//
 // Remote input is never trusted: step() ignores what isMessage() rejects,
-// what is misaddressed or stale, and votes asked for by non-members; it never
-// throws on it. Every assert is an invariant of the core or of the driver's
-// use of it.
+// what is misaddressed or stale, and replies from replicas it does not
+// track; it never throws on it. Every assert is an invariant of the core or
+// of the driver's use of it.
 //
 // Must never import: node:*, storage/, tree/, anything outside the leaves
 // (assert.ts); no Date, Math.random, timers or await (checked by tidy.test).
