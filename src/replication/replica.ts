@@ -627,14 +627,27 @@ export class Replica {
   }
 
   #runSoon(): void {
-    if (this.#isRunScheduled || this.#isRunning) return
+    if (this.#isRunScheduled) return
     this.#isRunScheduled = true
     // setImmediate runs after the poll phase: every request whose bytes
-    // arrived in this turn has been proposed by then, so they share one sync.
+    // arrived in this turn has been proposed by then, so they share one sync
+    // (and one append message per follower).
     setImmediate(() => {
       this.#isRunScheduled = false
+      this.#sendEager()
       this.#runNow()
     })
+  }
+
+  /**
+   * A leader's appends and heartbeats leave at once, even while a Ready is
+   * on its way to the disk: the leader writes its log in parallel with the
+   * followers (thesis §10.2.1), so a write waits for one sync, not two.
+   */
+  #sendEager(): void {
+    const transport = this.#options.transport
+    if (transport === null) return
+    for (const message of this.#core.takeEagerMessages()) transport.send(message.to, message)
   }
 
   #runNow(): void {
@@ -650,13 +663,21 @@ export class Replica {
   }
 
   async #run(): Promise<void> {
-    while (this.#core.hasReady()) {
+    for (this.#sendEager(); this.#core.hasReady(); this.#sendEager()) {
       const ready = this.#core.ready()
+      if (ready.snapshot !== null) {
+        await this.#options.store.saveSnapshot(ready.snapshot as Snapshot)
+        this.#install(ready.snapshot)
+      }
+      // Committed entries are durable on a majority already, so they are
+      // applied (and their writes answered) before this Ready's new entries
+      // are synced: a write waits for its own sync, not for the next one's.
+      // A leader's appends and heartbeats left already (#sendEager); votes
+      // and every reply wait for the sync: they promise what is on disk.
+      this.#apply(ready)
       await this.#persist(ready)
       const transport = this.#options.transport
       if (transport !== null) for (const message of ready.messages) transport.send(message.to, message)
-      if (ready.snapshot !== null) this.#install(ready.snapshot)
-      this.#apply(ready)
       for (const read of ready.readStates) this.#serveRead(read.context, read.index)
       if (ready.soft !== null) this.#onSoft(ready.soft)
       this.#core.advance(ready)
@@ -666,19 +687,20 @@ export class Replica {
 
   async #persist(ready: Ready): Promise<void> {
     const { store } = this.#options
-    if (ready.snapshot !== null) await store.saveSnapshot(ready.snapshot as Snapshot)
     for (const entry of ready.entries) {
       const members = safeMembershipOf(entry.data)
       if (members !== null) this.#setMembers(members)
     }
-    if (ready.entries.length === 0 && ready.hardState === null) return
     const hard = ready.hardState
-    // Only a new term or vote must reach the disk before the messages leave;
-    // a commit index alone can be learned again after a restart.
-    const mustSync = ready.entries.length > 0 || (hard !== null && (hard.term !== this.#lastPersistedTerm || hard.vote !== this.#lastPersistedVote))
+    // Only entries, a new term or a new vote must reach the disk before the
+    // messages leave. A commit index alone is not written at all (it rides
+    // along with the next entries or vote): a restart learns it again from
+    // the leader, or, on a single voter, by committing its log anew.
+    const isNewVote = hard !== null && (hard.term !== this.#lastPersistedTerm || hard.vote !== this.#lastPersistedVote)
+    if (ready.entries.length === 0 && !isNewVote) return
     const delayMs = this.#options.failpoints?.syncDelayMs ?? 0
     if (delayMs > 0 && ready.entries.length > 0) await new Promise<void>((resolve) => this.#options.clock.setTimeout(resolve, delayMs))
-    await store.append(ready.entries as LogRecord[], hard, mustSync || ready.mustSync)
+    await store.append(ready.entries as LogRecord[], hard, true)
     if (hard !== null) {
       this.#lastPersistedTerm = hard.term
       this.#lastPersistedVote = hard.vote

@@ -61,6 +61,9 @@ function validateConfig(config: CoreConfig): void {
   assert(isVoterList(config.voters), 'raft: bootstrap voters must be distinct positive integers')
 }
 
+/** The message types takeEagerMessages() hands out. */
+const eagerMessageTypes: ReadonlySet<Message['type']> = new Set(['append', 'heartbeat', 'snapshot', 'timeoutNow'])
+
 export class RaftCore {
   readonly #config: CoreConfig
   readonly #id: number
@@ -82,6 +85,7 @@ export class RaftCore {
   #transferee = 0
   readonly #reads = new ReadIndexQueue()
   #messages: Message[] = []
+  #isBroadcastDue = false
   #readStates: ReadState[] = []
   /** The Ready handed out and not yet advanced. */
   #outstanding: Ready | null = null
@@ -726,7 +730,19 @@ export class RaftCore {
     return bestMatch === this.#log.lastIndex() ? best : 0
   }
 
+  /**
+   * Marks an append (new entries, or a new commit index) due to every
+   * follower. It is built when the messages are taken (ready() or
+   * takeEagerMessages()), so that every proposal and commit of one turn of
+   * the driver travels in one message per follower, not one each.
+   */
   #broadcastAppend(): void {
+    if (this.#role === 'leader') this.#isBroadcastDue = true
+  }
+
+  #flushBroadcast(): void {
+    if (!this.#isBroadcastDue) return
+    this.#isBroadcastDue = false
     if (this.#role !== 'leader') return
     for (const id of (this.#progress as Map<number, Progress>).keys()) {
       if (id !== this.#id) this.#sendAppend(id, true)
@@ -786,9 +802,28 @@ export class RaftCore {
     return { role: this.#role, leader: this.#leader, term: this.#term }
   }
 
+  /**
+   * Takes out the messages that promise nothing about this replica's disk
+   * (a leader's appends, heartbeats, snapshots and timeoutNow), so that the
+   * driver can send them at once, even while a Ready is being persisted: a
+   * leader replicates in parallel with writing its own log (thesis §10.2.1),
+   * and its own copy counts only once advance() reports it durable. Votes
+   * and replies stay for the next Ready: they promise what is on disk.
+   */
+  takeEagerMessages(): Message[] {
+    this.#flushBroadcast()
+    if (this.#messages.length === 0) return []
+    const eager: Message[] = []
+    const rest: Message[] = []
+    for (const message of this.#messages) (eagerMessageTypes.has(message.type) ? eager : rest).push(message)
+    this.#messages = rest
+    return eager
+  }
+
   /** Whether ready() has anything; false while a Ready is out (advance it first). */
   hasReady(): boolean {
     if (this.#outstanding !== null) return false
+    this.#flushBroadcast()
     return (
       this.#messages.length > 0 ||
       this.#readStates.length > 0 ||
@@ -807,6 +842,7 @@ export class RaftCore {
    */
   ready(): Ready {
     assert(this.#outstanding === null, 'raft: ready() called again before advance()')
+    this.#flushBroadcast()
     const hardState = this.#hardState()
     const softState = this.#softState()
     const entries = this.#log.unhandedEntries()

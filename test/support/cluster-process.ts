@@ -1,0 +1,147 @@
+// Real herd clusters for tests: N replica processes on loopback, ports chosen
+// at run time, one temporary data directory each, a shared secret. With
+// `proxied`, every directed peer link goes through a fault proxy
+// (fault-proxy.ts): replica A reaches B at the proxy A->B, so a test can cut
+// or degrade any link, one way or both.
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { LinkTable } from './fault-proxy.ts'
+import { makeTempDir, startNode, type NodeProcess } from './node-process.ts'
+
+export interface ClusterOptions {
+  readonly size: number
+  /** Extra options for every replica. */
+  readonly args?: readonly string[]
+  /** Route peer traffic through a LinkTable of fault proxies. */
+  readonly proxied?: boolean
+  readonly seed?: number
+}
+
+export interface ClusterStatusBody {
+  readonly id: number
+  readonly role: string
+  readonly term: number
+  readonly leader: number | null
+  readonly commitZxid: number
+  readonly appliedZxid: number
+  readonly digest: string
+  readonly znodes: number
+}
+
+export const clusterSecret = 'test-cluster-secret-0123456789'
+
+/** Ports nobody listens on right now (bound to 0, then released). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<import('node:net').Server>((resolve, reject) => {
+          const server = createServer()
+          server.once('error', reject)
+          server.listen(0, '127.0.0.1', () => resolve(server))
+        }),
+    ),
+  )
+  const ports = servers.map((server) => (server.address() as import('node:net').AddressInfo).port)
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
+  return ports
+}
+
+export class TestCluster {
+  readonly ids: number[]
+  readonly nodes = new Map<number, NodeProcess>()
+  readonly #clientPorts: number[]
+  readonly #peerPorts: number[]
+  readonly #dataDirs: string[]
+  readonly #args: readonly string[]
+  readonly links: LinkTable | null
+
+  private constructor(options: ClusterOptions, clientPorts: number[], peerPorts: number[], links: LinkTable | null) {
+    this.ids = Array.from({ length: options.size }, (_, i) => i + 1)
+    this.#clientPorts = clientPorts
+    this.#peerPorts = peerPorts
+    this.#args = options.args ?? []
+    this.links = links
+    const root = makeTempDir('herd-cluster-')
+    this.#dataDirs = this.ids.map((id) => join(root, `replica-${id}`))
+  }
+
+  static async start(options: ClusterOptions): Promise<TestCluster> {
+    const ports = await freePorts(2 * options.size)
+    const clientPorts = ports.slice(0, options.size)
+    const peerPorts = ports.slice(options.size)
+    let links: LinkTable | null = null
+    if (options.proxied === true) {
+      const ids = Array.from({ length: options.size }, (_, i) => i + 1)
+      links = await LinkTable.start(ids, {
+        seed: options.seed ?? 1,
+        targets: new Map(ids.map((id) => [id, { host: '127.0.0.1', port: peerPorts[id - 1] as number }])),
+      })
+    }
+    const cluster = new TestCluster(options, clientPorts, peerPorts, links)
+    await Promise.all(cluster.ids.map((id) => cluster.startReplica(id)))
+    return cluster
+  }
+
+  url(id: number): string {
+    return `http://127.0.0.1:${this.#clientPorts[id - 1] as number}`
+  }
+
+  /** Starts (or restarts) replica `id` on its data directory and ports. */
+  async startReplica(id: number, extra: readonly string[] = []): Promise<NodeProcess> {
+    const peers = this.ids
+      .map((peer) => {
+        if (peer !== id && this.links !== null) return `${peer}=${this.links.address(id, peer).host}:${this.links.address(id, peer).port}`
+        return `${peer}=127.0.0.1:${this.#peerPorts[peer - 1] as number}`
+      })
+      .join(',')
+    const node = await startNode({
+      dataDir: this.#dataDirs[id - 1] as string,
+      port: this.#clientPorts[id - 1] as number,
+      args: ['--replica-id', String(id), '--peers', peers, '--peer-port', String(this.#peerPorts[id - 1]), '--serve-threads', '1', ...this.#args, ...extra],
+      env: { HERD_CLUSTER_SECRET: clusterSecret },
+    })
+    this.nodes.set(id, node)
+    return node
+  }
+
+  async status(id: number, timeoutMs = 1000): Promise<ClusterStatusBody | null> {
+    try {
+      const response = await fetch(`${this.url(id)}/cluster`, { signal: AbortSignal.timeout(timeoutMs) })
+      return response.status === 200 ? ((await response.json()) as ClusterStatusBody) : null
+    } catch {
+      return null
+    }
+  }
+
+  /** The replica that every live replica of `among` agrees leads, once they agree. */
+  async leader(among: readonly number[] = this.ids, timeoutMs = 10_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const statuses = await Promise.all(among.map((id) => this.status(id)))
+      const leaders = statuses.filter((status): status is ClusterStatusBody => status !== null && status.role === 'leader')
+      const leader = leaders[0]
+      if (leaders.length === 1 && leader !== undefined && statuses.every((status) => status === null || status.leader === leader.id)) return leader.id
+      if (Date.now() > deadline) throw new Error(`no agreed leader among ${among.join(', ')} within ${timeoutMs} ms: ${JSON.stringify(statuses)}`)
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+  }
+
+  /** Waits until every replica of `among` has applied the same zxid, and answers their statuses. */
+  async converged(among: readonly number[] = this.ids, timeoutMs = 15_000): Promise<ClusterStatusBody[]> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const statuses = await Promise.all(among.map((id) => this.status(id)))
+      const applied = new Set(statuses.map((status) => status?.appliedZxid))
+      if (statuses.every((status) => status !== null) && applied.size === 1) return statuses as ClusterStatusBody[]
+      if (Date.now() > deadline) throw new Error(`replicas did not converge within ${timeoutMs} ms: ${JSON.stringify(statuses)}`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.nodes.values()].map((node) => node.kill()))
+    await this.links?.close()
+  }
+}
