@@ -495,14 +495,20 @@ export interface components {
         };
         ReplicaStatus: {
             id: number;
+            /** @description Empty when the replica is unreachable. */
             clientUrl: string;
-            /** @enum {string} */
-            role: "leader" | "follower" | "candidate" | "precandidate" | "learner" | "unknown";
+            /**
+             * @description As the replica reports itself; unreachable when it did not answer within a second.
+             * @enum {string}
+             */
+            role: "leader" | "follower" | "candidate" | "precandidate" | "learner" | "unknown" | "unreachable";
             term: number;
             commitZxid: components["schemas"]["Zxid"];
             appliedZxid: components["schemas"]["Zxid"];
-            /** @description Entries behind the leader's commit. */
+            /** @description Entries behind the highest commit zxid any replica reported. */
             lag: number;
+            /** @description Hash of the replica's tree at its appliedZxid (null when unreachable); equal on replicas at equal zxids. */
+            digest: string | null;
         };
         ClusterStatus: {
             /** @description This replica's id. */
@@ -699,6 +705,15 @@ export interface components {
          *     percent-decoded once; `%2F` is rejected.
          */
         ZnodePath: string;
+        /**
+         * @description Read linearizably: before reading, this replica learns the leader's
+         *     commit zxid once the leader has confirmed with a quorum that it
+         *     still leads (Raft's read index), and waits until it has applied it,
+         *     so the read sees every write acknowledged before it began, wherever
+         *     it was made. Costs a round trip to the leader; ZooKeeper's
+         *     `sync` then read, in one request.
+         */
+        Linearizable: components["schemas"]["Flag"];
         /** @description Wait (up to the server's bound, then 504) until this replica has applied this zxid before reading. */
         MinZxid: components["schemas"]["Zxid"];
         /** @description The expected data version (or, for setACL, ACL version); -1 matches any. Same as `If-Match`. */
@@ -736,6 +751,15 @@ export interface operations {
             query?: {
                 /** @description Wait (up to the server's bound, then 504) until this replica has applied this zxid before reading. */
                 minZxid?: components["parameters"]["MinZxid"];
+                /**
+                 * @description Read linearizably: before reading, this replica learns the leader's
+                 *     commit zxid once the leader has confirmed with a quorum that it
+                 *     still leads (Raft's read index), and waits until it has applied it,
+                 *     so the read sees every write acknowledged before it began, wherever
+                 *     it was made. Costs a round trip to the leader; ZooKeeper's
+                 *     `sync` then read, in one request.
+                 */
+                linearizable?: components["parameters"]["Linearizable"];
                 /** @description exists */
                 stat?: components["schemas"]["Flag"];
                 /** @description getChildren with the parent's stat */
@@ -1001,6 +1025,15 @@ export interface operations {
             query?: {
                 /** @description Wait (up to the server's bound, then 504) until this replica has applied this zxid before reading. */
                 minZxid?: components["parameters"]["MinZxid"];
+                /**
+                 * @description Read linearizably: before reading, this replica learns the leader's
+                 *     commit zxid once the leader has confirmed with a quorum that it
+                 *     still leads (Raft's read index), and waits until it has applied it,
+                 *     so the read sees every write acknowledged before it began, wherever
+                 *     it was made. Costs a round trip to the leader; ZooKeeper's
+                 *     `sync` then read, in one request.
+                 */
+                linearizable?: components["parameters"]["Linearizable"];
             };
             header?: never;
             path?: never;
@@ -1134,6 +1167,15 @@ export interface operations {
                 prefix?: string;
                 /** @description Wait (up to the server's bound, then 504) until this replica has applied this zxid before reading. */
                 minZxid?: components["parameters"]["MinZxid"];
+                /**
+                 * @description Read linearizably: before reading, this replica learns the leader's
+                 *     commit zxid once the leader has confirmed with a quorum that it
+                 *     still leads (Raft's read index), and waits until it has applied it,
+                 *     so the read sees every write acknowledged before it began, wherever
+                 *     it was made. Costs a round trip to the leader; ZooKeeper's
+                 *     `sync` then read, in one request.
+                 */
+                linearizable?: components["parameters"]["Linearizable"];
             };
             header: {
                 /** @description The secret returned when the session was created. */

@@ -5,19 +5,14 @@ import type { HttpRequest, Reply } from './http.ts'
 import { json } from './reply.ts'
 import { jsonObject, jsonString, parseQuery, readJson } from './request.ts'
 
-export function clusterStatus(req: HttpRequest, deps: ApiDeps): Reply {
+/** How long GET /cluster waits for each other replica to report itself. */
+const peerStatusTimeoutMs = 1000
+
+export async function clusterStatus(req: HttpRequest, deps: ApiDeps): Promise<Reply> {
   parseQuery(req.target.search, [])
   const { replica } = deps
   const status = replica.status()
-  const self = {
-    id: status.id,
-    clientUrl: status.clientUrl,
-    role: status.role,
-    term: status.term,
-    commitZxid: status.commitZxid,
-    appliedZxid: status.appliedZxid,
-    lag: Math.max(0, status.commitZxid - status.appliedZxid),
-  }
+  const replicas = await replica.clusterStatus(peerStatusTimeoutMs)
   return json(deps, 200, {
     id: status.id,
     role: status.role,
@@ -28,7 +23,7 @@ export function clusterStatus(req: HttpRequest, deps: ApiDeps): Reply {
     digest: replica.tree.digest(),
     znodes: replica.tree.znodeCount,
     sessions: replica.tree.sessionCount,
-    replicas: [self],
+    replicas,
   })
 }
 

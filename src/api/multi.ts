@@ -20,6 +20,7 @@ import {
   parseQuery,
   readJson,
   versionMax,
+  readBarrier,
 } from './request.ts'
 
 const opKeys: Record<MultiOp['type'], readonly string[]> = {
@@ -50,7 +51,7 @@ export async function multi(req: HttpRequest, deps: ApiDeps): Promise<Reply> {
 }
 
 export async function multiRead(req: HttpRequest, deps: ApiDeps): Promise<Reply> {
-  const query = parseQuery(req.target.search, ['minZxid'])
+  const query = parseQuery(req.target.search, ['minZxid', 'linearizable'])
   const { value } = await readJson(req, deps.config.requestBytesMax)
   const body = jsonObject(value, 'the body', ['ops'])
   const reads = opList(body, deps).map((item, i) => {
@@ -62,8 +63,7 @@ export async function multiRead(req: HttpRequest, deps: ApiDeps): Promise<Reply>
     if (op['op'] === 'getChildren' && op['encoding'] !== undefined) throw new HerdError('BadArguments', `${what}.encoding goes with getData`)
     return { op: op['op'], path, encoding }
   })
-  const minZxid = integerParam(query, 'minZxid', 0, Number.MAX_SAFE_INTEGER)
-  if (minZxid !== undefined) await deps.replica.waitForApplied(minZxid, deps.config.readWaitMsMax)
+  await readBarrier(query, deps)
   const tree = deps.replica.tree
   const pageMax = deps.config.childrenPageMax
   const results = reads.map(({ op, path, encoding }) => {

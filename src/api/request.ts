@@ -362,3 +362,19 @@ function truncate(text: string): string {
 function printable(path: string): string {
   return truncate(JSON.stringify(path).slice(1, -1))
 }
+
+/**
+ * What a read waits for before it reads here: `?minZxid` applied on this
+ * replica, and with `?linearizable` the leader's read index (ZooKeeper's
+ * sync, then the read). Null when there is nothing to wait for, so the
+ * common read stays synchronous.
+ */
+export function readBarrier(query: Query, deps: ApiDeps): Promise<unknown> | null {
+  const minZxid = integerParam(query, 'minZxid', 0, Number.MAX_SAFE_INTEGER)
+  const waitMs = deps.config.readWaitMsMax
+  if (!flag(query, 'linearizable')) {
+    return minZxid !== undefined && minZxid > deps.replica.appliedZxid ? deps.replica.waitForApplied(minZxid, waitMs) : null
+  }
+  const synced = deps.replica.sync(waitMs)
+  return minZxid === undefined ? synced : Promise.all([synced, deps.replica.waitForApplied(minZxid, waitMs)])
+}

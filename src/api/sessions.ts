@@ -5,7 +5,7 @@ import { HerdError } from '../errors.ts'
 import type { ApiDeps } from './deps.ts'
 import type { HttpRequest, Reply } from './http.ts'
 import { json } from './reply.ts'
-import { integerParam, jsonInteger, jsonObject, parseQuery, queryValue, readJson, sessionId, sessionSecret } from './request.ts'
+import { integerParam, jsonInteger, jsonObject, parseQuery, queryValue, readBarrier, readJson, sessionId, sessionSecret } from './request.ts'
 
 export async function createSession(req: HttpRequest, deps: ApiDeps): Promise<Reply> {
   parseQuery(req.target.search, [])
@@ -34,11 +34,10 @@ export async function closeSession(req: HttpRequest, deps: ApiDeps): Promise<Rep
 }
 
 export async function getEphemerals(req: HttpRequest, deps: ApiDeps): Promise<Reply> {
-  const query = parseQuery(req.target.search, ['prefix', 'minZxid'])
+  const query = parseQuery(req.target.search, ['prefix', 'minZxid', 'linearizable'])
   const id = sessionId(sessionIdOf(req), 'the session id')
   deps.sessions.authenticate(id, sessionSecret(req))
-  const minZxid = integerParam(query, 'minZxid', 0, Number.MAX_SAFE_INTEGER)
-  if (minZxid !== undefined) await deps.replica.waitForApplied(minZxid, deps.config.readWaitMsMax)
+  await readBarrier(query, deps)
   const prefix = queryValue(query, 'prefix') ?? '/'
   return json(deps, 200, { id, paths: deps.replica.tree.getEphemerals(id, prefix) })
 }

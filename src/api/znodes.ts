@@ -28,12 +28,13 @@ import {
   readJson,
   znodePath,
   type Query,
+  readBarrier,
 } from './request.ts'
 import type { WatchStreams } from './watch-stream.ts'
 
 export const znodesPrefix = '/znodes'
 
-const readParams = ['minZxid', 'stat', 'children', 'descendants', 'acl', 'raw', 'encoding', 'limit', 'cursor', 'watch', 'zxid']
+const readParams = ['minZxid', 'linearizable', 'stat', 'children', 'descendants', 'acl', 'raw', 'encoding', 'limit', 'cursor', 'watch', 'zxid']
 const writeParams = ['sequential', 'ephemeral', 'container', 'ttl', 'acl', 'version']
 const deleteParams = ['version']
 const views = ['stat', 'children', 'descendants', 'acl'] as const
@@ -44,10 +45,8 @@ export function readZnode(req: HttpRequest, deps: ApiDeps, streams: WatchStreams
   // The common read, a plain getData, takes no detour (and no promise).
   if (target.search === '') return readData(req, deps, path, undefined)
   const query = parseQuery(target.search, readParams)
-  const minZxid = integerParam(query, 'minZxid', 0, Number.MAX_SAFE_INTEGER)
-  if (minZxid !== undefined && minZxid > deps.replica.appliedZxid) {
-    return deps.replica.waitForApplied(minZxid, deps.config.readWaitMsMax).then(() => readView(req, deps, streams, path, query))
-  }
+  const barrier = readBarrier(query, deps)
+  if (barrier !== null) return barrier.then(() => readView(req, deps, streams, path, query))
   return readView(req, deps, streams, path, query)
 }
 

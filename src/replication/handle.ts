@@ -2,7 +2,7 @@
 // whichever kind serves them: the Replica that owns the log, or a
 // MirrorReplica on a serving thread that follows it.
 import type { Proposal, TreeReader } from '../tree/index.ts'
-import type { AppliedListener, Committed, ReplicaStatus } from './replica.ts'
+import type { AppliedListener, Committed, ReplicaReport, ReplicaStatus } from './replica.ts'
 
 export interface ReplicaHandle {
   readonly tree: TreeReader
@@ -20,4 +20,6 @@ export interface ReplicaHandle {
    */
   caughtUp(): Promise<void> | null
   onApplied(listener: AppliedListener): () => void
+  /** Every member of the cluster as it reports itself (GET /cluster). */
+  clusterStatus(timeoutMs: number): Promise<readonly ReplicaReport[]>
 }

@@ -14,7 +14,7 @@ import { HerdError } from '../errors.ts'
 import { decodeEntry, type Applied, type DataTree, type Proposal, type TreeReader } from '../tree/index.ts'
 import type { ReplicaHandle } from './handle.ts'
 import type { DoneMessage, EntriesMessage, FailedMessage, SubmitMessage } from './mirror-protocol.ts'
-import type { AppliedListener, Committed, ReplicaStatus } from './replica.ts'
+import type { AppliedListener, Committed, ReplicaReport, ReplicaStatus } from './replica.ts'
 
 export interface MirrorOptions {
   /** The Replica's tree as of the snapshot this mirror starts from. */
@@ -26,6 +26,8 @@ export interface MirrorOptions {
   /** The zxid the Replica has applied (shared memory; it only grows). */
   readonly leaderApplied: () => number
   readonly send: (message: SubmitMessage) => void
+  /** Asks the Replica on the main thread (cluster status, sync). */
+  readonly ask: (method: 'clusterStatus' | 'sync', timeoutMs: number) => Promise<unknown>
 }
 
 interface Forwarded {
@@ -122,9 +124,16 @@ export class MirrorReplica implements ReplicaHandle {
     })
   }
 
+  /** ZooKeeper's sync: the Replica's read point (from the leader, in a cluster), then applied here. */
   async sync(timeoutMs: number): Promise<number> {
-    await this.waitForApplied(this.#options.leaderApplied(), timeoutMs)
+    const deadlineMs = this.#options.clock.nowMs() + timeoutMs
+    const zxid = (await this.#options.ask('sync', timeoutMs)) as number
+    await this.waitForApplied(zxid, deadlineMs - this.#options.clock.nowMs())
     return this.#tree.zxid
+  }
+
+  async clusterStatus(timeoutMs: number): Promise<readonly ReplicaReport[]> {
+    return (await this.#options.ask('clusterStatus', timeoutMs)) as ReplicaReport[]
   }
 
   caughtUp(): Promise<void> | null {

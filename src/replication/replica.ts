@@ -95,6 +95,20 @@ export interface ReplicaStatus {
   readonly appliedZxid: number
 }
 
+/** One replica as GET /cluster shows it. */
+export interface ReplicaReport {
+  readonly id: number
+  readonly clientUrl: string
+  readonly role: Role | 'unreachable'
+  readonly term: number
+  readonly commitZxid: number
+  readonly appliedZxid: number
+  /** Entries behind the highest commit index known here. */
+  readonly lag: number
+  /** The tree digest at appliedZxid; null when unreachable. */
+  readonly digest: string | null
+}
+
 export interface RoleChange {
   readonly role: Role
   readonly leader: number | null
@@ -296,6 +310,54 @@ export class Replica {
     return this.#core.status()
   }
 
+  /**
+   * Every member as it reports itself (asked over the peer port, each within
+   * timeoutMs; one that does not answer is 'unreachable'), this one first.
+   */
+  async clusterStatus(timeoutMs: number): Promise<ReplicaReport[]> {
+    const own = this.#report()
+    const others = [...this.#members.values()].filter((member) => member.id !== this.#options.replicaId)
+    const transport = this.#options.transport
+    const reports = await Promise.all(
+      others.map(async (member): Promise<ReplicaReport> => {
+        try {
+          if (transport === null) throw new Error('no transport')
+          const answer = (await transport.call(member.id, 'status', null, timeoutMs)) as Partial<ReplicaReport>
+          if (typeof answer !== 'object' || answer === null || typeof answer.appliedZxid !== 'number') throw new Error('malformed status')
+          return {
+            id: member.id,
+            clientUrl: String(answer.clientUrl ?? ''),
+            role: (answer.role ?? 'unknown') as Role,
+            term: Number(answer.term ?? 0),
+            commitZxid: Number(answer.commitZxid ?? 0),
+            appliedZxid: answer.appliedZxid,
+            lag: 0,
+            digest: typeof answer.digest === 'string' ? answer.digest : null,
+          }
+        } catch {
+          return { id: member.id, clientUrl: '', role: 'unreachable', term: 0, commitZxid: 0, appliedZxid: 0, lag: 0, digest: null }
+        }
+      }),
+    )
+    const all = [own, ...reports]
+    const commit = Math.max(...all.map((report) => report.commitZxid))
+    return all.map((report) => (report.role === 'unreachable' ? report : { ...report, lag: Math.max(0, commit - report.appliedZxid) }))
+  }
+
+  #report(): ReplicaReport {
+    const status = this.status()
+    return {
+      id: status.id,
+      clientUrl: status.clientUrl,
+      role: status.role,
+      term: status.term,
+      commitZxid: status.commitZxid,
+      appliedZxid: status.appliedZxid,
+      lag: Math.max(0, status.commitZxid - status.appliedZxid),
+      digest: this.#tree.digest(),
+    }
+  }
+
   /** The members as of the newest membership this replica holds. */
   members(): readonly Member[] {
     return [...this.#members.values()]
@@ -447,6 +509,7 @@ export class Replica {
   async call(from: number, method: string, args: unknown): Promise<unknown> {
     if (this.#isClosed) throw new HerdError('ConnectionLoss', 'the replica is shutting down')
     if (method === 'propose') return this.#serveForwarded(args)
+    if (method === 'status') return this.#report()
     if (method === 'readIndex') {
       if (this.#role !== 'leader') throw notLeader(`replica ${this.#options.replicaId} does not lead`)
       return this.#readIndexHere(this.#options.writeTimeoutMs)

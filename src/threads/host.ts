@@ -166,6 +166,8 @@ export class ServingThreads {
       let value: unknown
       if (message.method === 'heartbeat') value = await sessions.heartbeat(message.sessionId, message.secret)
       else if (message.method === 'createSession') value = await sessions.create(message.timeoutMs)
+      else if (message.method === 'clusterStatus') value = await this.#options.replica.clusterStatus(message.timeoutMs ?? 1000)
+      else if (message.method === 'sync') value = await this.#options.replica.sync(message.timeoutMs ?? 1000)
       else value = await sessions.close(message.sessionId, message.secret)
       thread.worker.postMessage({ t: 'reply', id: message.id, value } satisfies ToWorker)
     } catch (error) {

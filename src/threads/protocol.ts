@@ -22,7 +22,7 @@ export interface StartMessage {
   readonly status: ReplicaStatus
 }
 
-export type SessionMethod = 'heartbeat' | 'createSession' | 'closeSession'
+export type SessionMethod = 'heartbeat' | 'createSession' | 'closeSession' | 'clusterStatus' | 'sync'
 
 /** Worker -> main: a session operation, which only the main thread's lease table can do. */
 export interface CallMessage {

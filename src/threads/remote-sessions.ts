@@ -46,6 +46,11 @@ export class RemoteSessions implements SessionsHandle {
     return closed
   }
 
+  /** A question for the Replica on the main thread (cluster status, sync), over the same channel. */
+  ask(method: 'clusterStatus' | 'sync', timeoutMs: number): Promise<unknown> {
+    return this.#call(method, 0, '', timeoutMs)
+  }
+
   /** An answer from the main thread. */
   receive(message: ReplyMessage | CallFailedMessage): void {
     const waiting = this.#waiting.get(message.id)

@@ -32,20 +32,21 @@ async function run(start: StartMessage): Promise<void> {
     ephemeralsPerSessionMax: config.ephemeralsPerSessionMax,
     idempotencyKeysMax: config.idempotencyKeysMax,
   })
-  const mirror = new MirrorReplica({
+  const mirror: MirrorReplica = new MirrorReplica({
     tree,
     clock: systemClock,
     writeTimeoutMs: config.writeTimeoutMs,
     status: start.status,
     leaderApplied: () => Number(Atomics.load(applied, 0)),
     send,
+    ask: (method, timeoutMs): Promise<unknown> => sessions.ask(method, timeoutMs),
   })
   const watches = new WatchRegistry({
     ...config,
     counts: new SharedStreamCounts(data.streamCounts, config.watchStreamsMax, config.watchStreamsPerClientMax),
   })
   mirror.onApplied(watches.onApplied)
-  const sessions = new RemoteSessions(mirror, send, config.readWaitMsMax)
+  const sessions: RemoteSessions = new RemoteSessions(mirror, send, config.readWaitMsMax)
   const api = createApp({ config, clock: systemClock, log, replica: mirror, sessions, watches })
   port.on('message', (message: ToWorker) => {
     switch (message.t) {

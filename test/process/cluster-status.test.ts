@@ -1,0 +1,65 @@
+// GET /cluster on a 3-replica cluster: every replica shows every member with
+// its role, term, zxids, lag and digest (a stopped one as unreachable); and a
+// linearizable read on a follower sees a write acknowledged by the leader
+// just before, as sync does.
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { TestCluster } from '../support/cluster-process.ts'
+
+let cluster: TestCluster
+let leader = 0
+beforeAll(async () => {
+  cluster = await TestCluster.start({ size: 3 })
+  leader = await cluster.leader()
+})
+afterAll(() => cluster?.stop())
+
+interface Report {
+  id: number
+  clientUrl: string
+  role: string
+  term: number
+  commitZxid: number
+  appliedZxid: number
+  lag: number
+  digest: string | null
+}
+
+it('lists every member from any replica, with one leader and equal digests once converged', async () => {
+  await fetch(`${cluster.url(leader)}/znodes/status`, { method: 'PUT', body: 'x' })
+  await cluster.converged()
+  for (const id of cluster.ids) {
+    const body = (await (await fetch(`${cluster.url(id)}/cluster`)).json()) as { id: number; replicas: Report[] }
+    expect(body.id).toBe(id)
+    expect(body.replicas.map((report) => report.id).sort()).toEqual([1, 2, 3])
+    expect(body.replicas[0]?.id).toBe(id)
+    expect(body.replicas.filter((report) => report.role === 'leader').map((report) => report.id)).toEqual([leader])
+    expect(new Set(body.replicas.map((report) => report.digest)).size).toBe(1)
+    for (const report of body.replicas) {
+      expect(report.clientUrl).toBe(cluster.url(report.id))
+      expect(report.lag).toBe(0)
+    }
+  }
+})
+
+it('reads linearizably on a follower: a write acknowledged anywhere before is seen', async () => {
+  const follower = cluster.ids.find((id) => id !== leader) as number
+  for (let i = 0; i < 20; i++) {
+    const written = await fetch(`${cluster.url(leader)}/znodes/lin`, { method: 'PUT', body: `v${i}` })
+    expect([200, 201]).toContain(written.status)
+    const read = await fetch(`${cluster.url(follower)}/znodes/lin?raw&linearizable`)
+    expect(await read.text()).toBe(`v${i}`)
+  }
+  const before = await cluster.status(leader)
+  const synced = (await (await fetch(`${cluster.url(follower)}/sync`, { method: 'POST' })).json()) as { zxid: number }
+  expect(synced.zxid).toBeGreaterThanOrEqual(before?.commitZxid ?? Infinity)
+})
+
+it('shows a stopped replica as unreachable', async () => {
+  const follower = cluster.ids.find((id) => id !== leader) as number
+  await cluster.nodes.get(follower)?.kill()
+  const body = (await (await fetch(`${cluster.url(leader)}/cluster`)).json()) as { replicas: Report[] }
+  const report = body.replicas.find((each) => each.id === follower)
+  expect(report).toMatchObject({ role: 'unreachable', digest: null })
+  // The other two still commit.
+  expect((await fetch(`${cluster.url(leader)}/znodes/after-stop`, { method: 'PUT', body: 'x' })).status).toBe(201)
+})
