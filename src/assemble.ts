@@ -115,5 +115,6 @@ export function assemble(options: AssembleOptions): Assembled {
 function membersOf(config: Config): Array<{ id: number; host: string; port: number }> {
   const peers = peerAddresses(config)
   if (peers.size === 0) return [{ id: config.replicaId, host: config.peerHost, port: config.peerPort }]
-  return [...peers].map(([id, address]) => ({ id, ...address }))
+  // A joining replica knows the voters, and is not one of them until the log says so.
+  return [...peers].filter(([id]) => !config.join || id !== config.replicaId).map(([id, address]) => ({ id, ...address }))
 }

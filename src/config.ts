@@ -27,6 +27,7 @@ const settings = {
 
   peers: { kind: 'list', help: 'the cluster\'s voters as id=host:port of their peer ports, comma separated, this replica included (empty = a cluster of one)' },
   peerHost: { kind: 'string', help: 'address the peer port binds to' },
+  join: { kind: 'bool', help: 'join a running cluster: this replica is listed in --peers but is not a voter until POST /cluster/members adds it' },
   peerPort: { kind: 'int', min: 0, max: 65535, help: 'peer port (0 = pick a free one); defaults to the port of this replica in --peers' },
   clusterSecret: { kind: 'string', help: 'shared secret every peer request carries (required with peers; HERD_CLUSTER_SECRET keeps it off the command line)' },
   raftTickMs: { kind: 'int', min: 1, max: 10_000, help: 'one tick of the consensus core' },
@@ -99,6 +100,7 @@ export const defaults: Config = Object.freeze({
 
   peers: [],
   peerHost: '127.0.0.1',
+  join: false,
   peerPort: 0,
   clusterSecret: '',
   raftTickMs: 50,

@@ -248,6 +248,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/cluster/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add a voter (one at a time, through the log)
+         * @description Adds a replica to the voters, with the address of its peer port. Start
+         *     the new replica first with `--join` and `--peers` naming the current
+         *     voters and itself; it takes no part in elections until the change is
+         *     applied, then catches up by snapshot or log. Any replica may be asked
+         *     (a follower passes the change to the leader). Answered once the change
+         *     is applied on this replica. 429 Throttled while another change (or the
+         *     leader's first entry of its term) is not committed yet.
+         */
+        post: operations["addMember"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cluster/members/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a voter (one at a time, through the log)
+         * @description Removes a replica from the voters. A leader that removes itself hands
+         *     leadership to another voter once the change is committed. Stop the
+         *     removed replica afterwards.
+         */
+        delete: operations["removeMember"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -525,6 +573,17 @@ export interface components {
             znodes: number;
             sessions: number;
             replicas: components["schemas"]["ReplicaStatus"][];
+        };
+        MemberAddress: {
+            id: number;
+            /** @description Host of the replica's peer port. */
+            host: string;
+            /** @description Its peer port. */
+            port: number;
+        };
+        MembershipResult: {
+            zxid: components["schemas"]["Zxid"];
+            members: components["schemas"]["MemberAddress"][];
         };
         Health: {
             /** @constant */
@@ -1255,6 +1314,58 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ClusterStatus"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            default: components["responses"]["Error"];
+        };
+    };
+    addMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberAddress"];
+            };
+        };
+        responses: {
+            /** @description The change is applied here. */
+            200: {
+                headers: {
+                    "Herd-Zxid": components["headers"]["HerdZxid"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MembershipResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            default: components["responses"]["Error"];
+        };
+    };
+    removeMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The change is applied here. */
+            200: {
+                headers: {
+                    "Herd-Zxid": components["headers"]["HerdZxid"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MembershipResult"];
                 };
             };
             400: components["responses"]["BadRequest"];

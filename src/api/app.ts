@@ -16,7 +16,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Hono, type MiddlewareHandler } from 'hono'
 import { HerdError } from '../errors.ts'
-import { clusterStatus, health, sync } from './cluster.ts'
+import { addMember, clusterStatus, health, removeMember, sync } from './cluster.ts'
 import type { ApiDeps } from './deps.ts'
 import { honoRequest, toResponse, type Env } from './hono-http.ts'
 import type { HttpRequest, Reply } from './http.ts'
@@ -46,6 +46,8 @@ const allowedMethods: ReadonlyArray<readonly [RegExp, string]> = [
   [/^\/sessions\/[^/]+\/(?:heartbeat|close)$/, 'POST, OPTIONS'],
   [/^\/sessions\/[^/]+\/ephemerals$/, 'GET, HEAD, OPTIONS'],
   [/^\/(?:cluster|health)$/, 'GET, HEAD, OPTIONS'],
+  [/^\/cluster\/members$/, 'POST, OPTIONS'],
+  [/^\/cluster\/members\/[^/]+$/, 'DELETE, OPTIONS'],
 ]
 
 export function createApp(deps: ApiDeps): Api {
@@ -91,6 +93,8 @@ export function createApp(deps: ApiDeps): Api {
   app.get('/sessions/:id/ephemerals', viaHono((request) => getEphemerals(request, deps)))
   app.post('/sync', viaHono((request) => sync(request, deps)))
   app.get('/cluster', viaHono((request) => clusterStatus(request, deps)))
+  app.post('/cluster/members', viaHono((request) => addMember(request, deps)))
+  app.delete('/cluster/members/:id', viaHono((request) => removeMember(request, deps)))
   app.get('/health', viaHono((request) => health(request, deps)))
 
   app.options('*', (c) => {

@@ -3,7 +3,8 @@
 import type { ApiDeps } from './deps.ts'
 import type { HttpRequest, Reply } from './http.ts'
 import { json } from './reply.ts'
-import { jsonObject, jsonString, parseQuery, readJson } from './request.ts'
+import { HerdError } from '../errors.ts'
+import { integer, jsonInteger, jsonObject, jsonString, parseQuery, readJson } from './request.ts'
 
 /** How long GET /cluster waits for each other replica to report itself. */
 const peerStatusTimeoutMs = 1000
@@ -11,9 +12,10 @@ const peerStatusTimeoutMs = 1000
 export async function clusterStatus(req: HttpRequest, deps: ApiDeps): Promise<Reply> {
   parseQuery(req.target.search, [])
   const { replica } = deps
+  // This replica's figures are taken together, before the others are asked:
+  // the digest must be the one at appliedZxid.
   const status = replica.status()
-  const replicas = await replica.clusterStatus(peerStatusTimeoutMs)
-  return json(deps, 200, {
+  const own = {
     id: status.id,
     role: status.role,
     term: status.term,
@@ -23,8 +25,32 @@ export async function clusterStatus(req: HttpRequest, deps: ApiDeps): Promise<Re
     digest: replica.tree.digest(),
     znodes: replica.tree.znodeCount,
     sessions: replica.tree.sessionCount,
-    replicas,
-  })
+  }
+  const replicas = await replica.clusterStatus(peerStatusTimeoutMs)
+  return json(deps, 200, { ...own, replicas })
+}
+
+/** POST /cluster/members: adds a voter, {id, host, port} of its peer port. */
+export async function addMember(req: HttpRequest, deps: ApiDeps): Promise<Reply> {
+  parseQuery(req.target.search, [])
+  const { value } = await readJson(req, deps.config.requestBytesMax)
+  const body = jsonObject(value, 'the body', ['id', 'host', 'port'])
+  const id = jsonInteger(body, 'id', 'the body', 1, 254)
+  const host = jsonString(body, 'host', 'the body')
+  const port = jsonInteger(body, 'port', 'the body', 1, 65535)
+  if (id === undefined || host === undefined || port === undefined || host === '' || host.length > 255) {
+    throw new HerdError('BadArguments', 'the body is {"id": 1..254, "host": "<peer host>", "port": <peer port>}')
+  }
+  const done = await deps.replica.changeMembership({ add: { id, host, port } })
+  return json(deps, 200, done)
+}
+
+/** DELETE /cluster/members/{id}: removes a voter. */
+export async function removeMember(req: HttpRequest, deps: ApiDeps): Promise<Reply> {
+  parseQuery(req.target.search, [])
+  const id = integer(decodeURIComponent(req.target.pathname.slice('/cluster/members/'.length)), 'the replica id', 1, 254)
+  const done = await deps.replica.changeMembership({ remove: id })
+  return json(deps, 200, done)
 }
 
 export function health(req: HttpRequest, deps: ApiDeps): Reply {

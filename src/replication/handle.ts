@@ -1,8 +1,8 @@
 // What the layers above (api/, sessions/, reaper/) may ask of a replica,
 // whichever kind serves them: the Replica that owns the log, or a
 // MirrorReplica on a serving thread that follows it.
-import type { Proposal, TreeReader } from '../tree/index.ts'
-import type { AppliedListener, Committed, ReplicaReport, ReplicaStatus } from './replica.ts'
+import type { Member, Proposal, TreeReader } from '../tree/index.ts'
+import type { AppliedListener, Committed, MembershipChange, ReplicaReport, ReplicaStatus } from './replica.ts'
 
 export interface ReplicaHandle {
   readonly tree: TreeReader
@@ -22,4 +22,6 @@ export interface ReplicaHandle {
   onApplied(listener: AppliedListener): () => void
   /** Every member of the cluster as it reports itself (GET /cluster). */
   clusterStatus(timeoutMs: number): Promise<readonly ReplicaReport[]>
+  /** Adds or removes a voter through the log (passed to the leader). */
+  changeMembership(change: MembershipChange): Promise<{ readonly zxid: number; readonly members: readonly Member[] }>
 }

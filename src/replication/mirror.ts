@@ -11,10 +11,10 @@
 import { assert } from '../assert.ts'
 import type { Clock, Timer } from '../clock.ts'
 import { HerdError } from '../errors.ts'
-import { decodeEntry, type Applied, type DataTree, type Proposal, type TreeReader } from '../tree/index.ts'
+import { decodeEntry, type Applied, type DataTree, type Member, type Proposal, type TreeReader } from '../tree/index.ts'
 import type { ReplicaHandle } from './handle.ts'
 import type { DoneMessage, EntriesMessage, FailedMessage, SubmitMessage } from './mirror-protocol.ts'
-import type { AppliedListener, Committed, ReplicaReport, ReplicaStatus } from './replica.ts'
+import type { AppliedListener, Committed, MembershipChange, ReplicaReport, ReplicaStatus } from './replica.ts'
 
 export interface MirrorOptions {
   /** The Replica's tree as of the snapshot this mirror starts from. */
@@ -27,7 +27,7 @@ export interface MirrorOptions {
   readonly leaderApplied: () => number
   readonly send: (message: SubmitMessage) => void
   /** Asks the Replica on the main thread (cluster status, sync). */
-  readonly ask: (method: 'clusterStatus' | 'sync', timeoutMs: number) => Promise<unknown>
+  readonly ask: (method: 'clusterStatus' | 'sync' | 'membership', timeoutMs: number, args?: unknown) => Promise<unknown>
 }
 
 interface Forwarded {
@@ -134,6 +134,12 @@ export class MirrorReplica implements ReplicaHandle {
 
   async clusterStatus(timeoutMs: number): Promise<readonly ReplicaReport[]> {
     return (await this.#options.ask('clusterStatus', timeoutMs)) as ReplicaReport[]
+  }
+
+  async changeMembership(change: MembershipChange): Promise<{ readonly zxid: number; readonly members: readonly Member[] }> {
+    const done = (await this.#options.ask('membership', this.#options.writeTimeoutMs, change)) as { zxid: number; members: Member[] }
+    await this.waitForApplied(done.zxid, this.#options.writeTimeoutMs)
+    return done
   }
 
   caughtUp(): Promise<void> | null {

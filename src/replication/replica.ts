@@ -115,6 +115,9 @@ export interface RoleChange {
   readonly term: number
 }
 
+/** One voter more, or one fewer. */
+export type MembershipChange = { readonly add: Member } | { readonly remove: number }
+
 /** A call another replica may make of this one, registered by the layer that serves it (e.g. sessions' heartbeat). */
 export type CallHandler = (from: number, args: unknown) => Promise<unknown> | unknown
 
@@ -174,6 +177,8 @@ export class Replica {
   #term = 0
   /** Members by id, as of the newest membership in the log (Raft uses it uncommitted). */
   #members = new Map<number, Member>()
+  /** Every replica that was a member since this replica started (addresses as of their newest membership). */
+  readonly #known = new Map<number, Member>()
   /** Members as of the applied index, for snapshots. */
   #appliedMembers: readonly Member[]
   readonly #awaiting = new Map<number, Awaiting>()
@@ -242,7 +247,7 @@ export class Replica {
     for (const listener of listeners) replica.#listeners.push(listener)
     replica.#snapshotZxid = snapshot?.meta.index ?? 0
     replica.#appliedTerm = snapshot?.meta.term ?? 0
-    for (const member of membersAtStart) replica.#members.set(member.id, member)
+    replica.#setMembers(membersAtStart)
     // The newest membership in the log decides who the peers are.
     const last = store.lastIndex()
     for (let lo = tree.zxid + 1; lo <= last; ) {
@@ -255,7 +260,6 @@ export class Replica {
     const hard = store.hardState()
     replica.#lastPersistedTerm = hard.term
     replica.#lastPersistedVote = hard.vote
-    replica.#options.transport?.setPeers(replica.#members)
     // A single voter needs nobody: it elects itself now, so the first write does not wait a tick.
     if (core.voters().length === 1 && core.voters()[0] === options.replicaId) core.campaign()
     replica.#timers.push(options.clock.setInterval(() => replica.#tick(), options.raft.tickMs))
@@ -473,16 +477,37 @@ export class Replica {
     return this.appliedZxid
   }
 
-  /** Proposes a new voter set (one replica more or fewer than now); resolves once it is applied here. */
-  async changeMembership(members: readonly Member[]): Promise<Committed> {
-    if (this.#role !== 'leader') throw notLeader(`replica ${this.#options.replicaId} does not lead; ask the leader (${this.#leader || 'unknown'})`)
-    for (const member of members) if (!this.#members.has(member.id)) this.#pendingAddresses.set(member.id, member)
-    const index = this.#core.proposeMembership(members.map((member) => member.id))
+  /**
+   * Adds a voter (with the address of its peer port) or removes one, through
+   * the log (thesis §4.1: one replica at a time). Any replica may be asked:
+   * a follower passes the change to the leader. Resolves once the change is
+   * applied here, with its zxid and the members from then on.
+   */
+  async changeMembership(change: MembershipChange): Promise<{ readonly zxid: number; readonly members: readonly Member[] }> {
+    if (this.#role !== 'leader') {
+      const answer = (await this.callLeader('membership', change)) as { zxid?: unknown }
+      const zxid = typeof answer === 'object' && answer !== null && typeof answer.zxid === 'number' ? answer.zxid : 0
+      await this.waitForApplied(zxid, this.#options.writeTimeoutMs)
+      return { zxid, members: this.members() }
+    }
+    const current = [...this.#members.values()]
+    let next: Member[]
+    if ('add' in change) {
+      if (this.#members.has(change.add.id)) throw new HerdError('NodeExists', `replica ${change.add.id} is a member already`)
+      next = [...current, change.add]
+      this.#pendingAddresses.set(change.add.id, change.add)
+    } else {
+      if (!this.#members.has(change.remove)) throw new HerdError('NoNode', `replica ${change.remove} is not a member`)
+      if (current.length === 1) throw new HerdError('BadArguments', 'the last voter cannot be removed')
+      next = current.filter((member) => member.id !== change.remove)
+    }
+    const index = this.#core.proposeMembership(next.map((member) => member.id))
     if (index === null) {
-      throw new HerdError('BadArguments', 'a membership change must add or remove exactly one replica, after the previous change and this leader\'s first entry are committed')
+      throw new HerdError('Throttled', 'another membership change (or this leader\'s first entry) is not committed yet; retry shortly')
     }
     this.#runSoon()
-    return this.#await(index, this.#term)
+    const committed = await this.#await(index, this.#term)
+    return { zxid: committed.zxid, members: this.members() }
   }
 
   readonly #pendingAddresses = new Map<number, Member>()
@@ -502,7 +527,7 @@ export class Replica {
 
   /** Whether `id` may talk to this replica: a member, or one being added. */
   isMember(id: number): boolean {
-    return this.#members.has(id) || this.#pendingAddresses.has(id)
+    return this.#known.has(id) || this.#pendingAddresses.has(id)
   }
 
   /** A call from another replica. */
@@ -510,6 +535,10 @@ export class Replica {
     if (this.#isClosed) throw new HerdError('ConnectionLoss', 'the replica is shutting down')
     if (method === 'propose') return this.#serveForwarded(args)
     if (method === 'status') return this.#report()
+    if (method === 'membership') {
+      if (this.#role !== 'leader') throw notLeader(`replica ${this.#options.replicaId} does not lead`)
+      return this.changeMembership(parseMembershipChange(args))
+    }
     if (method === 'readIndex') {
       if (this.#role !== 'leader') throw notLeader(`replica ${this.#options.replicaId} does not lead`)
       return this.#readIndexHere(this.#options.writeTimeoutMs)
@@ -845,8 +874,15 @@ export class Replica {
 
   #setMembers(members: readonly Member[]): void {
     this.#members = new Map(members.map((member) => [member.id, member]))
-    for (const id of this.#members.keys()) this.#pendingAddresses.delete(id)
-    this.#options.transport?.setPeers(this.#members)
+    for (const member of members) {
+      this.#pendingAddresses.delete(member.id)
+      this.#known.set(member.id, member)
+    }
+    // Replicas removed from the membership stay reachable: a leader that
+    // removes itself commits the change only with the acknowledgements of
+    // the others, which already hold the new membership. The core decides
+    // whom it talks to; the transport only needs the addresses.
+    this.#options.transport?.setPeers(this.#known)
   }
 
   #encodeMembership(voters: readonly number[]): Uint8Array {
@@ -969,4 +1005,20 @@ function encodeMembers(members: readonly Member[]): Uint8Array {
 
 function decodeMembers(extra: Uint8Array): readonly Member[] | null {
   return extra.length === 0 ? null : safeMembershipOf(extra)
+}
+
+/** A membership change as another replica sent it; MarshallingError when it is not one. */
+export function parseMembershipChange(value: unknown): MembershipChange {
+  const isId = (id: unknown): id is number => typeof id === 'number' && Number.isInteger(id) && id >= 1 && id <= 254
+  if (typeof value === 'object' && value !== null) {
+    const { add, remove } = value as { add?: unknown; remove?: unknown }
+    if (isId(remove) && add === undefined) return { remove }
+    if (typeof add === 'object' && add !== null && remove === undefined) {
+      const { id, host, port } = add as Partial<Member>
+      if (isId(id) && typeof host === 'string' && host.length > 0 && host.length <= 255 && typeof port === 'number' && Number.isInteger(port) && port >= 1 && port <= 65535) {
+        return { add: { id, host, port } }
+      }
+    }
+  }
+  throw new HerdError('MarshallingError', 'a membership change is {add: {id, host, port}} or {remove: id}')
 }

@@ -15,7 +15,7 @@ import { Worker } from 'node:worker_threads'
 import type { Config } from '../config.ts'
 import { isHerdError, type ErrorCode } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import { packEntries, type Replica, type SubmitMessage } from '../replication/index.ts'
+import { packEntries, parseMembershipChange, type Replica, type SubmitMessage } from '../replication/index.ts'
 import type { SessionTracker } from '../sessions/index.ts'
 import type { LogRecord } from '../storage/index.ts'
 import type { CallMessage, StartMessage, ToMain, ToWorker, WorkerData } from './protocol.ts'
@@ -168,6 +168,7 @@ export class ServingThreads {
       else if (message.method === 'createSession') value = await sessions.create(message.timeoutMs)
       else if (message.method === 'clusterStatus') value = await this.#options.replica.clusterStatus(message.timeoutMs ?? 1000)
       else if (message.method === 'sync') value = await this.#options.replica.sync(message.timeoutMs ?? 1000)
+      else if (message.method === 'membership') value = await this.#options.replica.changeMembership(parseMembershipChange(message.args))
       else value = await sessions.close(message.sessionId, message.secret)
       thread.worker.postMessage({ t: 'reply', id: message.id, value } satisfies ToWorker)
     } catch (error) {

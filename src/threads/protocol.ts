@@ -22,7 +22,7 @@ export interface StartMessage {
   readonly status: ReplicaStatus
 }
 
-export type SessionMethod = 'heartbeat' | 'createSession' | 'closeSession' | 'clusterStatus' | 'sync'
+export type SessionMethod = 'heartbeat' | 'createSession' | 'closeSession' | 'clusterStatus' | 'sync' | 'membership'
 
 /** Worker -> main: a session operation, which only the main thread's lease table can do. */
 export interface CallMessage {
@@ -32,6 +32,8 @@ export interface CallMessage {
   readonly sessionId: number
   readonly secret: string
   readonly timeoutMs: number | undefined
+  /** For 'membership': the change. */
+  readonly args?: unknown
 }
 
 export interface ReplyMessage {

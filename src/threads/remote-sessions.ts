@@ -47,8 +47,8 @@ export class RemoteSessions implements SessionsHandle {
   }
 
   /** A question for the Replica on the main thread (cluster status, sync), over the same channel. */
-  ask(method: 'clusterStatus' | 'sync', timeoutMs: number): Promise<unknown> {
-    return this.#call(method, 0, '', timeoutMs)
+  ask(method: 'clusterStatus' | 'sync' | 'membership', timeoutMs: number, args?: unknown): Promise<unknown> {
+    return this.#call(method, 0, '', timeoutMs, args)
   }
 
   /** An answer from the main thread. */
@@ -67,11 +67,11 @@ export class RemoteSessions implements SessionsHandle {
     this.#waiting.clear()
   }
 
-  #call(method: SessionMethod, sessionId: number, secret: string, timeoutMs: number | undefined): Promise<unknown> {
+  #call(method: SessionMethod, sessionId: number, secret: string, timeoutMs: number | undefined, args?: unknown): Promise<unknown> {
     const id = this.#nextId++
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject })
-      this.#send({ t: 'call', id, method, sessionId, secret, timeoutMs })
+      this.#send({ t: 'call', id, method, sessionId, secret, timeoutMs, args })
     })
   }
 }

@@ -39,7 +39,7 @@ async function run(start: StartMessage): Promise<void> {
     status: start.status,
     leaderApplied: () => Number(Atomics.load(applied, 0)),
     send,
-    ask: (method, timeoutMs): Promise<unknown> => sessions.ask(method, timeoutMs),
+    ask: (method, timeoutMs, args): Promise<unknown> => sessions.ask(method, timeoutMs, args),
   })
   const watches = new WatchRegistry({
     ...config,

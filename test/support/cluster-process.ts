@@ -15,6 +15,8 @@ export interface ClusterOptions {
   /** Route peer traffic through a LinkTable of fault proxies. */
   readonly proxied?: boolean
   readonly seed?: number
+  /** Replicas beyond `size` that may join later (ports and directories are set aside for them). */
+  readonly spares?: number
 }
 
 export interface ClusterStatusBody {
@@ -26,6 +28,7 @@ export interface ClusterStatusBody {
   readonly appliedZxid: number
   readonly digest: string
   readonly znodes: number
+  readonly sessions: number
 }
 
 export const clusterSecret = 'test-cluster-secret-0123456789'
@@ -64,13 +67,14 @@ export class TestCluster {
     this.#args = options.args ?? []
     this.links = links
     const root = makeTempDir('herd-cluster-')
-    this.#dataDirs = this.ids.map((id) => join(root, `replica-${id}`))
+    this.#dataDirs = clientPorts.map((_, i) => join(root, `replica-${i + 1}`))
   }
 
   static async start(options: ClusterOptions): Promise<TestCluster> {
-    const ports = await freePorts(2 * options.size)
-    const clientPorts = ports.slice(0, options.size)
-    const peerPorts = ports.slice(options.size)
+    const total = options.size + (options.spares ?? 0)
+    const ports = await freePorts(2 * total)
+    const clientPorts = ports.slice(0, total)
+    const peerPorts = ports.slice(total)
     let links: LinkTable | null = null
     if (options.proxied === true) {
       const ids = Array.from({ length: options.size }, (_, i) => i + 1)
@@ -86,6 +90,21 @@ export class TestCluster {
 
   url(id: number): string {
     return `http://127.0.0.1:${this.#clientPorts[id - 1] as number}`
+  }
+
+  /** The port replica `id`'s peer server listens on (its --peer-port; the proxies, when proxied, forward to it). */
+  peerPort(id: number): number {
+    return this.#peerPorts[id - 1] as number
+  }
+
+  /**
+   * Starts a spare replica with --join (knowing the current voters and
+   * itself); it counts among `ids` from then on. Adding it to the voters
+   * (POST /cluster/members) is the test's business.
+   */
+  async join(id: number): Promise<NodeProcess> {
+    if (!this.ids.includes(id)) this.ids.push(id)
+    return this.startReplica(id, ['--join'])
   }
 
   /** Starts (or restarts) replica `id` on its data directory and ports. */
@@ -106,7 +125,12 @@ export class TestCluster {
     return node
   }
 
-  async status(id: number, timeoutMs = 1000): Promise<ClusterStatusBody | null> {
+  /**
+   * GET /cluster of replica `id`, or null when it does not answer in time.
+   * The replica asks every other member for its report (for up to 1 s each,
+   * src/api/cluster.ts), so the default allows for peers cut off or down.
+   */
+  async status(id: number, timeoutMs = 3000): Promise<ClusterStatusBody | null> {
     try {
       const response = await fetch(`${this.url(id)}/cluster`, { signal: AbortSignal.timeout(timeoutMs) })
       return response.status === 200 ? ((await response.json()) as ClusterStatusBody) : null

@@ -25,13 +25,14 @@ class LocalNetwork {
         const bytes = encodeValue([message])
         setImmediate(() => {
           const target = this.replicas.get(to)
-          if (target === undefined || this.down.has(to) || this.down.has(self)) return
+          if (target === undefined || this.down.has(to) || this.down.has(self) || !target.isMember(self)) return
           target.receive(self, decodeValue(bytes))
         })
       },
       call: async (to, method, args) => {
         const target = this.replicas.get(to)
         if (target === undefined || this.down.has(to) || this.down.has(self)) throw new HerdError('ConnectionLoss', `replica ${to} is unreachable`)
+        if (!target.isMember(self)) throw new HerdError('NoAuth', `replica ${self} is not a member`)
         return decodeValue(encodeValue(await target.call(self, method, decodeValue(encodeValue(args)))))
       },
     }
@@ -45,7 +46,13 @@ afterEach(async () => {
 })
 
 function start(id: number, store = new MemoryStore()): Replica {
-  const options: ReplicaOptions = {
+  const replica = Replica.open(optionsOf(id, store))
+  network.replicas.set(id, replica)
+  return replica
+}
+
+function optionsOf(id: number, store = new MemoryStore()): ReplicaOptions {
+  return {
     replicaId: id,
     clientUrl: `http://replica-${id}`,
     store,
@@ -69,9 +76,6 @@ function start(id: number, store = new MemoryStore()): Replica {
     },
     transport: network.transport(id),
   }
-  const replica = Replica.open(options)
-  network.replicas.set(id, replica)
-  return replica
 }
 
 const put = (path: string, data = 'x'): Command => ({ type: 'put', path, data: new TextEncoder().encode(data), acl: openAcl })
@@ -147,6 +151,33 @@ describe('a cluster of three in one process', () => {
     await first.waitForApplied(after.zxid, 5000)
     expect(first.isLeader).toBe(false)
     expect(first.tree.digest()).toBe(second.tree.digest())
+  })
+
+  it('adds a fourth voter and removes the leader itself, answering both changes, while writes go on', async () => {
+    const replicas = [1, 2, 3].map((id) => start(id))
+    const first = await until('a leader', () => leaderOf(replicas))
+    // A joining replica knows the voters and is not one of them.
+    const joining = Replica.open({ ...optionsOf(4), raft: { ...optionsOf(4).raft, members } })
+    network.replicas.set(4, joining)
+    const added = await first.changeMembership({ add: { id: 4, host: '127.0.0.1', port: 9004 } })
+    expect(added.members.map((member) => member.id)).toEqual([1, 2, 3, 4])
+    await joining.waitForApplied(added.zxid, 5000)
+    let isWriting = true
+    const writes = [1, 2, 3].map(async (r) => {
+      for (let i = 0; isWriting; i++) await submit(network.replicas.get(r) as Replica, put(`/w${r}-${i}`)).catch(() => undefined)
+    })
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    const removal = await first.changeMembership({ remove: first.status().id })
+    isWriting = false
+    await Promise.all(writes)
+    expect(removal.members.map((member) => member.id)).not.toContain(first.status().id)
+    const all = [...replicas, joining]
+    const survivors = all.filter((replica) => replica !== first)
+    const second = await until('a new leader', () => leaderOf(survivors))
+    const { zxid } = await submit(second, put('/after-removal'))
+    await Promise.all(survivors.map((replica) => replica.waitForApplied(zxid, 5000)))
+    expect(new Set(survivors.map((replica) => replica.tree.digest())).size).toBe(1)
+    expect(first.isLeader).toBe(false)
   })
 
   it('refuses malformed and misaddressed consensus messages without stepping them', async () => {
