@@ -92,7 +92,19 @@ async function serve(options: PeerServerOptions, secret: Buffer, request: Incomi
     request.resume()
     return problem(response, 405, 'BadArguments', 'peer requests are POSTs')
   }
+  // A declared length over the limit is refused before any of the body is
+  // read (and the connection closed, as the body is never drained): waiting
+  // for it would hold the request open until the request timeout.
+  if (Number(request.headers['content-length'] ?? 0) > peerBodyBytesMax) {
+    return problem(response, 413, 'BadArguments', `a peer request holds at most ${peerBodyBytesMax} bytes`, true)
+  }
   const body = await readBody(request)
+  if (body === 'aborted') {
+    // The sender went away mid-body (a peer killed while sending, a cut
+    // connection): there is nobody to answer, and nothing went wrong here.
+    options.log.debug(`peer request ${request.url ?? ''} from replica ${from} was cut short by its sender`)
+    return
+  }
   if (body === null) return problem(response, 413, 'BadArguments', `a peer request holds at most ${peerBodyBytesMax} bytes`)
   let value: unknown
   try {
@@ -126,8 +138,9 @@ async function serve(options: PeerServerOptions, secret: Buffer, request: Incomi
   problem(response, 404, 'BadArguments', `no peer route ${url}`)
 }
 
-function readBody(request: IncomingMessage): Promise<Uint8Array | null> {
-  return new Promise((resolve, reject) => {
+/** The body; null when it is over the limit, 'aborted' when the connection failed before its end. */
+function readBody(request: IncomingMessage): Promise<Uint8Array | null | 'aborted'> {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = []
     let length = 0
     let isTooLarge = false
@@ -141,12 +154,13 @@ function readBody(request: IncomingMessage): Promise<Uint8Array | null> {
       if (!isTooLarge) chunks.push(chunk)
     })
     request.on('end', () => resolve(isTooLarge ? null : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)))
-    request.on('error', reject)
+    request.on('error', () => resolve('aborted'))
   })
 }
 
-function problem(response: ServerResponse, status: number, code: ErrorCode, detail: string): void {
+function problem(response: ServerResponse, status: number, code: ErrorCode, detail: string, isClosing = false): void {
   const body = JSON.stringify({ code, detail })
-  response.writeHead(status, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body) }).end(body)
+  const headers = { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body), ...(isClosing ? { connection: 'close' } : {}) }
+  response.writeHead(status, headers).end(body)
 }
 
