@@ -43,9 +43,20 @@ export interface SessionsHandle {
   close(sessionId: number, secret: string): Promise<{ readonly zxid: number; readonly deleted: readonly string[] }>
 }
 
-/** Checks a session's secret against the session table of `tree`. */
-export function authenticateIn(tree: TreeReader, sessionId: number, secret: string): { readonly timeoutMs: number } {
+/**
+ * Checks a session's secret against the session table of `tree`.
+ * `loggedThrough` answers the newest zxid that may hold an entry this
+ * replica has not applied (its log's end on a leader, which holds every
+ * committed entry; Infinity on a follower, which cannot know). A session's
+ * id is the zxid of its createSession entry, so a session past the tree and
+ * not past that point may exist (just opened through another replica): it is
+ * ConnectionLoss, to retry, never SessionExpired, which is final to a client.
+ */
+export function authenticateIn(tree: TreeReader, sessionId: number, secret: string, loggedThrough: () => number = () => tree.zxid): { readonly timeoutMs: number } {
   const session = tree.getSession(sessionId)
+  if (session === undefined && sessionId > tree.zxid && sessionId <= loggedThrough()) {
+    throw new HerdError('ConnectionLoss', `session ${sessionId} is newer than this replica's state (zxid ${tree.zxid}); retry shortly`)
+  }
   if (session === undefined) throw new HerdError('SessionExpired', `session ${sessionId} has expired or does not exist`)
   if (!secretMatches(secret, session.secretHash)) throw new HerdError('AuthFailed', `wrong secret for session ${sessionId}`)
   return { timeoutMs: session.timeoutMs }
@@ -134,19 +145,26 @@ export class SessionTracker implements SessionsHandle {
 
   /**
    * Checks that the session exists and the secret is its own. Unknown or
-   * expired: SessionExpired; wrong secret: AuthFailed.
+   * expired: SessionExpired; not applied here yet: ConnectionLoss; wrong
+   * secret: AuthFailed.
    */
   authenticate(sessionId: number, secret: string): { readonly timeoutMs: number } {
     if (this.#expiring.has(sessionId)) throw new HerdError('SessionExpired', `session ${sessionId} has expired or does not exist`)
-    return authenticateIn(this.#options.replica.tree, sessionId, secret)
+    const { replica } = this.#options
+    return authenticateIn(replica.tree, sessionId, secret, () => (replica.isLeader ? replica.coreStatus().lastIndex : Infinity))
   }
 
   /** Renews the lease for another full timeout, on the leader (a follower passes the heartbeat on). */
   async heartbeat(sessionId: number, secret: string): Promise<{ readonly timeoutMs: number }> {
-    if (this.#options.replica.isLeader) return this.renew(sessionId, secret)
-    const session = this.authenticate(sessionId, secret)
-    await this.#options.replica.callLeader('heartbeat', { sessionId, secret })
-    return session
+    const { replica } = this.#options
+    if (replica.isLeader) return this.renew(sessionId, secret)
+    // A session newer than this follower's state is the leader's to judge.
+    const session = sessionId > replica.appliedZxid ? null : this.authenticate(sessionId, secret)
+    const answer = await replica.callLeader('heartbeat', { sessionId, secret })
+    if (session !== null) return session
+    const timeoutMs = typeof answer === 'object' && answer !== null ? (answer as { timeoutMs?: unknown }).timeoutMs : undefined
+    if (typeof timeoutMs !== 'number') throw new HerdError('ConnectionLoss', 'the leader answered a heartbeat with garbage')
+    return { timeoutMs }
   }
 
   /** The leader's side of a heartbeat, answered at once. */

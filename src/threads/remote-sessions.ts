@@ -27,7 +27,11 @@ export class RemoteSessions implements SessionsHandle {
   }
 
   authenticate(sessionId: number, secret: string): { readonly timeoutMs: number } {
-    return authenticateIn(this.#mirror.tree, sessionId, secret)
+    // A leader's mirror knows the commit point (a session past it does not exist); a follower's cannot tell.
+    return authenticateIn(this.#mirror.tree, sessionId, secret, () => {
+      const status = this.#mirror.status()
+      return status.role === 'leader' ? status.commitZxid : Infinity
+    })
   }
 
   async heartbeat(sessionId: number, secret: string): Promise<{ readonly timeoutMs: number }> {
