@@ -113,6 +113,10 @@ export class PeerClient {
         body: encodeValue(args),
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
+        // headersTimeout runs from when the request is written: the signal
+        // also bounds the wait for a free connection, which calls held by a
+        // peer that went silent can keep busy for their whole timeout each.
+        signal: AbortSignal.timeout(timeoutMs),
       })
     } catch (error) {
       throw new HerdError('ConnectionLoss', `replica ${to} did not answer ${method}: ${(error as Error).message}`)
