@@ -82,6 +82,7 @@ export function assemble(options: AssembleOptions): Assembled {
     },
     [watches.onApplied],
   )
+  replica.onReset((before, after) => watches.resync(before, after))
   const sessions = new SessionTracker({
     replica,
     clock,

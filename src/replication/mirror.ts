@@ -51,7 +51,7 @@ const recentResultsMax = 4096
 
 export class MirrorReplica implements ReplicaHandle {
   readonly #options: MirrorOptions
-  readonly #tree: DataTree
+  #tree: DataTree
   readonly #forwarded = new Map<number, Forwarded>()
   readonly #listeners: AppliedListener[] = []
   #waiters: ApplyWaiter[] = []
@@ -146,6 +146,19 @@ export class MirrorReplica implements ReplicaHandle {
     const target = this.#options.leaderApplied()
     if (target <= this.#tree.zxid) return null
     return this.waitForApplied(target, this.#options.writeTimeoutMs)
+  }
+
+  /**
+   * The Replica installed a leader's snapshot: this mirror starts again from
+   * the same tree. Listeners get the trees before and after (watches judge
+   * what changed between them).
+   */
+  reset(tree: DataTree, onReset: (before: TreeReader, after: TreeReader) => void): void {
+    const before = this.#tree
+    this.#tree = tree
+    this.#recent.clear()
+    onReset(before, tree)
+    this.#releaseWaiters()
   }
 
   /** A message from the Replica. */

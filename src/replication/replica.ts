@@ -85,6 +85,8 @@ export interface Committed {
 
 export type AppliedListener = (entry: Entry, applied: Applied) => void
 
+export type ResetListener = (before: TreeReader, after: TreeReader, chunks: readonly Uint8Array[]) => void
+
 export interface ReplicaStatus {
   readonly id: number
   readonly clientUrl: string
@@ -191,6 +193,7 @@ export class Replica {
   readonly #listeners: AppliedListener[] = []
   readonly #batchListeners: Array<(records: readonly LogRecord[]) => void> = []
   readonly #roleListeners: Array<(change: RoleChange) => void> = []
+  readonly #resetListeners: ResetListener[] = []
   readonly #calls = new Map<string, CallHandler>()
   #isRunScheduled = false
   #isRunning = false
@@ -379,6 +382,14 @@ export class Replica {
   /** Subscribes to every applied entry, in zxid order, synchronously after its apply. */
   onApplied(listener: AppliedListener): () => void {
     return subscribe(this.#listeners, listener)
+  }
+
+  /**
+   * Subscribes to snapshot installs: the tree jumped from `before` to
+   * `after` (whose serialised form is `chunks`) without the entries between.
+   */
+  onReset(listener: ResetListener): () => void {
+    return subscribe(this.#resetListeners, listener)
   }
 
   /** Subscribes to changes of role, leader or term (sessions and the reaper act only on a leader). */
@@ -800,7 +811,9 @@ export class Replica {
   }
 
   #install(snapshot: Snapshot): void {
+    const before = this.#tree
     this.#tree = restoreSnapshot(snapshot.chunks, this.#options.tree)
+    for (const listener of this.#resetListeners) listener(before, this.#tree, snapshot.chunks)
     this.#snapshotZxid = snapshot.meta.index
     this.#appliedTerm = snapshot.meta.term
     const members = decodeMembers(snapshot.meta.extra)

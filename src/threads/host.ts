@@ -66,9 +66,13 @@ export class ServingThreads {
       const status = replica.status()
       for (const thread of this.#threads) thread.worker.postMessage({ t: 'status', status } satisfies ToWorker)
     })
+    const unsubscribeResets = replica.onReset((_before, _after, chunks) => {
+      for (const thread of this.#threads) thread.worker.postMessage({ t: 'reset', chunks } satisfies ToWorker)
+    })
     this.#unsubscribe = () => {
       unsubscribeBatches()
       unsubscribeRoles()
+      unsubscribeResets()
     }
     await Promise.all(Array.from({ length: count }, (_, i) => this.#spawn(i + 1)))
   }

@@ -49,11 +49,17 @@ export interface CallFailedMessage {
   readonly detail: string
 }
 
+/** Main -> worker: the Replica installed a leader's snapshot; start again from it. */
+export interface ResetMessage {
+  readonly t: 'reset'
+  readonly chunks: readonly Uint8Array[]
+}
+
 /** Main -> worker: the Replica's role, term or leader changed. */
 export interface StatusMessage {
   readonly t: 'status'
   readonly status: ReplicaStatus
 }
 
-export type ToWorker = StartMessage | EntriesMessage | FailedMessage | DoneMessage | StatusMessage | ReplyMessage | CallFailedMessage | { readonly t: 'stop' }
+export type ToWorker = StartMessage | ResetMessage | EntriesMessage | FailedMessage | DoneMessage | StatusMessage | ReplyMessage | CallFailedMessage | { readonly t: 'stop' }
 export type ToMain = SubmitMessage | CallMessage | { readonly t: 'ready' } | { readonly t: 'stopped' }

@@ -26,12 +26,13 @@ port.once('message', (start: StartMessage) => {
 })
 
 async function run(start: StartMessage): Promise<void> {
-  const tree = restoreSnapshot(start.chunks, {
+  const treeOptions = {
     znodesMax: config.znodesMax,
     sessionsMax: config.sessionsMax,
     ephemeralsPerSessionMax: config.ephemeralsPerSessionMax,
     idempotencyKeysMax: config.idempotencyKeysMax,
-  })
+  }
+  const tree = restoreSnapshot(start.chunks, treeOptions)
   const mirror: MirrorReplica = new MirrorReplica({
     tree,
     clock: systemClock,
@@ -57,6 +58,9 @@ async function run(start: StartMessage): Promise<void> {
         return
       case 'status':
         mirror.updateStatus(message.status)
+        return
+      case 'reset':
+        mirror.reset(restoreSnapshot(message.chunks, treeOptions), (before, after) => watches.resync(before, after))
         return
       case 'reply':
       case 'callFailed':

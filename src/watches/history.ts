@@ -44,6 +44,18 @@ export class EventHistory {
     return this.#horizon
   }
 
+  /**
+   * Forgets every event and starts again after `zxid`: the replica jumped
+   * there (a leader's snapshot), so what happened before is not known here.
+   */
+  restartAfter(zxid: number): void {
+    this.#start = 0
+    this.#size = 0
+    this.#chains.clear()
+    this.#paths.fill(undefined)
+    this.#horizon = zxid
+  }
+
   /** Marks where the history starts when the first entry after `zxid` is seen. */
   startAfter(zxid: number): void {
     if (this.#horizon === null) this.#horizon = zxid

@@ -93,6 +93,24 @@ export class WatchRegistry {
     }
   }
 
+  /**
+   * The replica installed a leader's snapshot: the tree jumped from `before`
+   * to `after` without the entries in between. Each waiting watch is judged
+   * by comparing its znode in the two trees, as ZooKeeper re-arms watches
+   * against a newer server (created, deleted, data or children changed), and
+   * fires if it would have; the event history restarts at the snapshot.
+   */
+  resync(before: TreeReader, after: TreeReader): void {
+    this.#history.restartAfter(after.zxid)
+    for (const key of [...this.#watches.keys()]) {
+      const space = key.indexOf(' ')
+      const kind = key.slice(0, space) as WatchKind
+      const path = key.slice(space + 1)
+      const event = changeBetween(kind, path, before, after)
+      if (event !== null) this.#fire(key, event)
+    }
+  }
+
   arm(request: WatchRequest, sink: WatchSink, tree: TreeReader): ArmResult {
     const applied = tree.zxid
     const since = request.sinceZxid ?? applied
@@ -146,4 +164,18 @@ export class WatchRegistry {
     }
     this.#counts.release(watch.clientKey)
   }
+}
+
+/** The event a `kind` watch on `path` would have seen between two trees, or null. */
+function changeBetween(kind: WatchKind, path: string, before: TreeReader, after: TreeReader): TreeEvent | null {
+  const old = before.exists(path)
+  const now = after.exists(path)
+  const zxid = after.zxid
+  if (old !== undefined && now === undefined) return { type: 'NodeDeleted', path, zxid, stat: null }
+  if (old === undefined && now !== undefined) return kind === 'exists' ? { type: 'NodeCreated', path, zxid: now.mzxid, stat: now } : null
+  if (old === undefined || now === undefined) return null
+  // Deleted and created again in between counts as deleted (czxid changed).
+  if (old.czxid !== now.czxid) return { type: 'NodeDeleted', path, zxid, stat: null }
+  if (kind === 'children') return old.pzxid !== now.pzxid ? { type: 'NodeChildrenChanged', path, zxid: now.pzxid, stat: now } : null
+  return old.mzxid !== now.mzxid ? { type: 'NodeDataChanged', path, zxid: now.mzxid, stat: now } : null
 }

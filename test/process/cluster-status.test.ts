@@ -4,6 +4,7 @@
 // just before, as sync does.
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { TestCluster } from '../support/cluster-process.ts'
+import { openStream } from '../support/http.ts'
 
 let cluster: TestCluster
 let leader = 0
@@ -52,6 +53,19 @@ it('reads linearizably on a follower: a write acknowledged anywhere before is se
   const before = await cluster.status(leader)
   const synced = (await (await fetch(`${cluster.url(follower)}/sync`, { method: 'POST' })).json()) as { zxid: number }
   expect(synced.zxid).toBeGreaterThanOrEqual(before?.commitZxid ?? Infinity)
+})
+
+it('fires a watch held by a follower when the follower applies a write made through the leader', async () => {
+  const follower = cluster.ids.find((id) => id !== leader) as number
+  await fetch(`${cluster.url(leader)}/znodes/watched`, { method: 'PUT', body: 'v0' })
+  const read = await fetch(`${cluster.url(follower)}/znodes/watched?linearizable`)
+  const zxid = Number(read.headers.get('herd-zxid'))
+  const stream = await openStream(cluster.url(follower), `/znodes/watched?watch=data&zxid=${zxid}`)
+  expect(stream.status).toBe(200)
+  const written = (await (await fetch(`${cluster.url(leader)}/znodes/watched`, { method: 'PUT', body: 'v1' })).json()) as { zxid: number }
+  const text = await stream.ended()
+  expect(text).toContain('event: NodeDataChanged')
+  expect(text).toContain(`id: ${written.zxid}\n`)
 })
 
 it('shows a stopped replica as unreachable', async () => {

@@ -1,0 +1,52 @@
+// When a replica installs a leader's snapshot its tree jumps ahead without
+// the entries in between; the watches waiting on it are judged by comparing
+// each znode in the tree before and after, as ZooKeeper judges watches a
+// client re-arms against a newer server: each fires if (and only if) the
+// change it waits for happened, and the event history restarts at the
+// snapshot, so a watch armed at an older zxid is told Compacted.
+import { describe, expect, it } from 'vitest'
+import { restoreSnapshot, writeSnapshot, type TreeEvent } from '../../../src/tree/index.ts'
+import { WatchRegistry, type WatchKind } from '../../../src/watches/index.ts'
+import { Harness, bytes, createOp, testOptions } from '../tree/harness.ts'
+
+describe('WatchRegistry.resync after a snapshot install', () => {
+  it('fires exactly the watches whose change happened between the two trees', () => {
+    const leader = new Harness()
+    for (const path of ['/same', '/changed', '/deleted', '/parent', '/recreated']) leader.ok(createOp(path))
+    const before = restoreSnapshot(writeSnapshot(leader.tree), testOptions)
+    leader.ok({ type: 'setData', path: '/changed', data: bytes('new'), version: -1 })
+    leader.ok({ type: 'delete', path: '/deleted', version: -1 })
+    leader.ok(createOp('/parent/child'))
+    leader.ok(createOp('/born'))
+    leader.ok({ type: 'delete', path: '/recreated', version: -1 })
+    leader.ok(createOp('/recreated'))
+    const after = restoreSnapshot(writeSnapshot(leader.tree), testOptions)
+
+    const registry = new WatchRegistry({ watchStreamsMax: 100, watchStreamsPerClientMax: 100, watchHistoryMax: 100 })
+    const fired = new Map<string, TreeEvent>()
+    const arm = (kind: WatchKind, path: string): void => {
+      const result = registry.arm({ path, kind, sinceZxid: null, clientKey: 'c' }, { fire: (event) => fired.set(`${kind} ${path}`, event) }, before)
+      expect(result.type).toBe('armed')
+    }
+    for (const kind of ['data', 'exists', 'children'] as const) arm(kind, '/same')
+    arm('data', '/changed')
+    arm('children', '/changed')
+    arm('exists', '/deleted')
+    arm('children', '/parent')
+    arm('data', '/parent')
+    arm('exists', '/born')
+    arm('data', '/recreated')
+
+    registry.resync(before, after)
+    expect(Object.fromEntries([...fired].map(([key, event]) => [key, event.type]))).toEqual({
+      'data /changed': 'NodeDataChanged',
+      'exists /deleted': 'NodeDeleted',
+      'children /parent': 'NodeChildrenChanged',
+      'exists /born': 'NodeCreated',
+      'data /recreated': 'NodeDeleted',
+    })
+    // The others still wait (and hold their slots), and fire on a later change.
+    expect(registry.count).toBe(5)
+    expect(() => registry.arm({ path: '/same', kind: 'data', sinceZxid: before.zxid, clientKey: 'c' }, { fire: () => undefined }, after)).toThrow(/older than/)
+  })
+})
