@@ -23,7 +23,7 @@ const settings = {
   clientPort: { kind: 'int', min: 0, max: 65535, help: 'client port (0 = pick a free one)' },
   dataDir: { kind: 'string', help: 'directory of the RocksDB data' },
   logLevel: { kind: 'string', help: 'error | warn | info | debug' },
-  serveThreads: { kind: 'int', min: 0, max: 64, help: 'threads serving the client port, each with a copy of the tree (0 = one per CPU, at most 4)' },
+  serveThreads: { kind: 'int', min: 0, max: 64, help: 'threads serving the client port, each with a copy of the tree (0 = one per CPU, at most 4, on a single replica; one in a cluster)' },
 
   peers: { kind: 'list', help: 'the cluster\'s voters as id=host:port of their peer ports, comma separated, this replica included (empty = a cluster of one)' },
   peerHost: { kind: 'string', help: 'address the peer port binds to' },
