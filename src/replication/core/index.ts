@@ -23,6 +23,13 @@
 //      produces waits for the next Ready.
 // A leader counts its own log only up to what an advance() reported durable,
 // so no entry is in ready.committed before it is durable on a majority.
+// Two liberties follow from that, and the replica takes both: committed
+// entries may be applied before this Ready's new entries are persisted (step
+// 3 before step 1, once the snapshot is installed), and takeEagerMessages()
+// hands out a leader's appends, heartbeats, snapshots and timeoutNow at any
+// time, even while a Ready is out, to be sent at once (thesis §10.2.1: the
+// leader writes its log in parallel with its followers). Votes and replies
+// always wait for step 1.
 // ready.soft changes (role, leader, term) tell the driver to fail pending
 // proposals and reads when leadership is lost: the core drops them.
 //
