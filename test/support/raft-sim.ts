@@ -7,9 +7,10 @@
 // - The network loses, duplicates, delays (so reorders) messages and is cut
 //   by partitions of every shape: splits, one-way links, an isolated leader,
 //   a bridge replica that sees both sides.
-// - The driver keeps the Ready contract with a disk latency: ready() is
-//   taken, the writes land later, then the messages leave, the committed
-//   entries are applied and advance() is called. Meanwhile the replica keeps
+// - The driver keeps the Ready contract with a disk latency, as the
+//   replica does: a leader's eager messages leave at once; ready() is taken
+//   and its committed entries applied; the writes land later, then the
+//   messages leave and advance() is called. Meanwhile the replica keeps
 //   stepping messages and ticks. A crash loses the core's memory and every
 //   Ready not yet written (sometimes half of one: its snapshot but not its
 //   entries); a restart builds a new core over the disk.
@@ -303,8 +304,15 @@ export class RaftWorld {
 
   #takeReady(replica: SimReplica): void {
     const core = replica.core
-    if (core === null || replica.pending !== null || !core.hasReady()) return
+    if (core === null) return
+    // As the replica does: a leader's appends and heartbeats leave at once,
+    // even while a Ready is on its way to the disk (thesis §10.2.1).
+    for (const message of core.takeEagerMessages()) this.#send(message)
+    if (replica.pending !== null || !core.hasReady()) return
     replica.pending = core.ready()
+    // And committed entries are applied before the Ready's writes land (they
+    // are durable on a majority already), unless a snapshot comes first.
+    if (replica.pending.snapshot === null) this.#applyCommitted(replica, replica.pending)
     const latency = this.random.chance(0.05) ? this.random.between(10, 40) : this.random.between(0, 4)
     this.#schedule(latency, { kind: 'persist', id: replica.id, incarnation: replica.incarnation })
   }
@@ -330,6 +338,16 @@ export class RaftWorld {
       this.#count('snapshot installed')
       this.#log(`n${replica.id} installs snapshot ${ready.snapshot.meta.index}@${ready.snapshot.meta.term}`)
     }
+    if (ready.snapshot !== null) this.#applyCommitted(replica, ready)
+    for (const read of ready.readStates) {
+      this.checker.onReadState(replica, read)
+      this.#count('read served')
+      this.#log(`n${replica.id} read ${read.context} at ${read.index}`)
+    }
+    core.advance(ready)
+  }
+
+  #applyCommitted(replica: SimReplica, ready: Ready): void {
     for (const entry of ready.committed) {
       if (simMembership.decode(entry.data) !== null) this.#count('membership change applied')
       replica.machine.apply(entry)
@@ -339,12 +357,6 @@ export class RaftWorld {
       const last = ready.committed[ready.committed.length - 1]
       this.#log(`n${replica.id} applies through ${last?.index} (${describeData(last?.data ?? simNoop)})`)
     }
-    for (const read of ready.readStates) {
-      this.checker.onReadState(replica, read)
-      this.#count('read served')
-      this.#log(`n${replica.id} read ${read.context} at ${read.index}`)
-    }
-    core.advance(ready)
   }
 
   /**
@@ -474,6 +486,10 @@ export class RaftWorld {
     const core = replica.core as RaftCore
     const { storage, machine } = replica
     const snapshotIndex = storage.snapshotMeta()?.index ?? 0
+    // As the replica does: snapshots are taken between Readies, when what
+    // was applied is on the disk too (committed entries are applied before
+    // their Ready's writes land).
+    if (replica.pending !== null) return
     if (machine.index <= snapshotIndex || machine.index < storage.firstIndex() - 1) return
     const term = storage.term(machine.index)
     if (term === undefined) return
