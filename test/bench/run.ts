@@ -1,20 +1,33 @@
-// `npm run bench`: herd beside ZooKeeper standalone, on the anchors' load
-// generators, in one run.
+// `npm run bench`: herd beside ZooKeeper standalone (or, with --cluster, a
+// 3-replica herd cluster beside ZooKeeper's 3-server ensemble and etcd's 3
+// members), on the anchors' load generators, in one run.
 //
 //   npm run bench -- [--duration 10] [--conns 16,64] [--workloads write,read,mix]
 //                    [--warmup 5] [--watch-streams 5000] [--watch-conns 64] [--watch-gapless]
 //                    [--no-zk] [--no-watch] [--url http://127.0.0.1:8181] [--server-pids "pid ..."]
-//                    [--json out.json]
+//                    [--herd-args "--opt v ..."] [--json out.json]
+//   npm run bench -- --cluster [--duration 10] [--conns 16,64] [--workloads write,read,mix]
+//                    [--warmup 5] [--no-zk] [--no-etcd] [--herd-args "--opt v ..."] [--json out.json]
 //
 // herd: unless --url names a running node, starts one (node src/main.ts with
 // the project's Node 24, --client-port 0, a fresh temporary data dir, default
-// settings, so every write is synced), creates /anchors, preloads the 2,000
-// keys with the anchors' preload, warms up (unrecorded write, then read, at 64
-// connections), then runs each workload at each connection count for
-// --duration seconds with the anchors' wrk driver
+// settings, so every write is synced, plus --herd-args), creates /anchors,
+// preloads the 2,000 keys with the anchors' preload, warms up (unrecorded
+// write, then read, at 64 connections), then runs each workload at each
+// connection count for --duration seconds with the anchors' wrk driver
 // ($HERD_ANCHORS/http-load/run-wrk.sh + workload.lua, used in place) and
 // test/bench/herd.lua as the adapter. SERVER_PIDS is passed so the server's
 // CPU is reported.
+//
+// --cluster: starts 3 replicas instead (node src/main.ts --replica-id N
+// --client-port 0 --peers 1=127.0.0.1:Q1,... on free loopback peer ports,
+// fresh temporary data dirs, a generated HERD_CLUSTER_SECRET, --serve-threads
+// 1 unless --herd-args sets it: three replicas share the machine's cores),
+// waits until GET /cluster on every replica names the same leader, and then
+// preloads, warms up and measures as above with all three client ports as
+// wrk's TARGETS, so wrk's threads (and their connections) are spread over the
+// replicas (followers forward writes to the leader, every replica serves
+// reads). SERVER_PIDS is every replica. The watch runs are single-node only.
 //
 // Watch streams: test/bench/watchers.ts (a child process) opens
 // --watch-streams SSE data watches, twice: first over the 1,000 read keys,
@@ -27,18 +40,31 @@
 //
 // ZooKeeper: if /usr/share/java/zookeeper.jar and java are there (and not
 // --no-zk), the anchors' zk-cluster.sh start1 starts a standalone server
-// (data under /tmp/anchors/zk-1), zk-load/run-zk.sh preloads, warms up, and
-// runs the same workloads with --sessions C --outstanding 1 (C in flight, as
-// wrk's C connections), then zk-cluster.sh stop. Both servers stay up and
-// each cell is measured for herd and then for ZooKeeper, back to back, so the
-// machine's drift does not favour either.
+// (data under /tmp/anchors/zk-1; with --cluster, zk-cluster.sh start and the
+// 3-server ensemble on 22181-22183), zk-load/run-zk.sh preloads, warms up,
+// and runs the same workloads with --sessions C --outstanding 1 (C in flight,
+// as wrk's C connections; sessions round-robin over the servers), then
+// zk-cluster.sh stop.
 //
-// Prints markdown tables on stdout (progress on stderr); raw RESULT lines go
-// to bench-results/bench-<time>.txt, and with --json a machine-readable copy.
-// Every step is bounded in time; the herd node, the watchers, any load
-// generator and ZooKeeper are stopped on exit, error or Ctrl-C. Loopback only.
+// etcd (--cluster only): if etcd and etcdctl are there (and not --no-etcd),
+// the anchors' etcd-cluster.sh start starts 3 members on 23791-23793, and the
+// same wrk driver with the anchors' adapters/etcd.lua preloads, warms up and
+// measures it over the three members; its reads are linearizable, etcd's
+// default (ETCD_SERIALIZABLE=1 in the environment makes them local).
+//
+// All servers stay up and each cell is measured for herd, then ZooKeeper,
+// then etcd, back to back, so the machine's drift favours none of them.
+//
+// Prints markdown tables on stdout (progress on stderr): the figures, the
+// ratios herd / ZooKeeper (and herd / etcd), and with --cluster whether each
+// 64-connection target is met. Raw RESULT lines go to
+// bench-results/bench-[cluster-]<time>.txt, and with --json a
+// machine-readable copy. Every step is bounded in time; the herd node or
+// replicas, the watchers, any load generator, ZooKeeper and etcd are stopped
+// on exit, error or Ctrl-C. Loopback only.
 import type { Status } from './watchers.ts'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -49,16 +75,18 @@ import { parseArgs } from 'node:util'
 const repoRoot = new URL('../..', import.meta.url).pathname
 const nodeBinary = join(repoRoot, 'node_modules/.bin/node')
 const mainScript = join(repoRoot, 'src/main.ts')
-const adapter = join(repoRoot, 'test/bench/herd.lua')
+const herdAdapter = join(repoRoot, 'test/bench/herd.lua')
 const watchersScript = join(repoRoot, 'test/bench/watchers.ts')
 const anchorsDir = resolve(repoRoot, process.env['HERD_ANCHORS'] ?? '../shared/anchors')
 const runWrkScript = join(anchorsDir, 'http-load/run-wrk.sh')
 const zkCluster = join(anchorsDir, 'zk-cluster.sh')
 const runZk = join(anchorsDir, 'zk-load/run-zk.sh')
+const etcdCluster = join(anchorsDir, 'etcd-cluster.sh')
+const etcdAdapter = join(anchorsDir, 'http-load/adapters/etcd.lua')
 const anchorsState = '/tmp/anchors'
 const zkJar = '/usr/share/java/zookeeper.jar'
-const zkServers = '127.0.0.1:22181'
-const zkPidFile = join(anchorsState, 'zk-1.pid')
+/** As the anchors' etcd-cluster.sh finds it. */
+const etcdBinary = process.env['ETCD'] ?? '/usr/bin/etcd'
 const writeKeys = 1000
 /** The read keys (NKEYS in the anchors' workload.lua), which the write workload never touches. */
 const readKeys = 1000
@@ -76,12 +104,35 @@ const usage = `usage: npm run bench -- [options]
   --watch-gapless       re-arm each watch from the zxid it fired at (default: from now, like ZooKeeper)
   --no-watch            skip the watch-stream run
   --no-zk               skip ZooKeeper
+  --cluster             3 herd replicas beside ZooKeeper's 3-server ensemble and etcd's 3 members
+                        (all on loopback; no watch runs)
+  --no-etcd             with --cluster: skip etcd
+  --herd-args "ARGS"    extra herd options for the node (every replica with --cluster,
+                        where --serve-threads 1 is the default)
   --url URL             bench a running herd node (loopback) instead of starting one
   --server-pids "P ..." with --url: the node's process ids, for its CPU figure (default: found with ss)
   --json FILE           also write the results as JSON
-env HERD_ANCHORS        the anchors directory (default ../shared/anchors from the repo)`
+env HERD_ANCHORS        the anchors directory (default ../shared/anchors from the repo)
+env ETCD_SERIALIZABLE=1 etcd reads serializable (local) instead of linearizable`
+
+/** `--herd-args "--opt v"` as `--herd-args=--opt v`: parseArgs takes a separate value that starts with a dash for a forgotten one. */
+function joinHerdArgs(argv: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    const value = argv[i + 1]
+    if (arg === '--herd-args' && value !== undefined) {
+      out.push(`--herd-args=${value}`)
+      i++
+    } else {
+      out.push(arg)
+    }
+  }
+  return out
+}
 
 const { values: opts } = parseArgs({
+  args: joinHerdArgs(process.argv.slice(2)),
   options: {
     duration: { type: 'string', default: '10' },
     conns: { type: 'string', default: '16,64' },
@@ -92,6 +143,9 @@ const { values: opts } = parseArgs({
     'watch-gapless': { type: 'boolean', default: false },
     'no-watch': { type: 'boolean', default: false },
     'no-zk': { type: 'boolean', default: false },
+    cluster: { type: 'boolean', default: false },
+    'no-etcd': { type: 'boolean', default: false },
+    'herd-args': { type: 'string', default: '' },
     url: { type: 'string' },
     'server-pids': { type: 'string' },
     json: { type: 'string' },
@@ -129,6 +183,30 @@ const workloads = opts.workloads.split(',').map((w) => {
 })
 for (const c of [...connsList, watchConns]) wrkThreads(c)
 
+/** --cluster: 3 replicas and the anchors' 3-node ensembles; otherwise one node and ZooKeeper standalone. */
+const clusterMode = opts.cluster
+const nodes = clusterMode ? 3 : 1
+if (clusterMode && opts.url !== undefined) fail('--url benches one running node; --cluster starts its own replicas')
+if (clusterMode && opts['server-pids'] !== undefined) fail('--server-pids goes with --url')
+if (!clusterMode && opts['no-etcd']) fail('--no-etcd goes with --cluster (etcd is measured only there)')
+if (opts.url !== undefined && opts['herd-args'].trim() !== '') fail('--herd-args applies to a node the bench starts, not to --url')
+/** The watch runs open their streams on one node: single-node mode only. */
+const watchEnabled = !clusterMode && !opts['no-watch']
+const herdExtraArgs = herdArgs(opts['herd-args'])
+
+/** --herd-args split on white space; the bench owns the options that place a node. */
+function herdArgs(text: string): string[] {
+  const args = text.trim() === '' ? [] : text.trim().split(/\s+/)
+  const owned = ['--client-port', '--data-dir', '--replica-id', '--peers', '--peer-port', '--cluster-secret', '--join']
+  for (const arg of args) {
+    const name = arg.split('=')[0] as string
+    if (owned.includes(name)) fail(`--herd-args must not set ${name}: the bench sets it`)
+  }
+  // Three replicas share this machine's cores: one serving thread each unless told otherwise.
+  if (clusterMode && !args.some((a) => a === '--serve-threads' || a.startsWith('--serve-threads='))) args.unshift('--serve-threads', '1')
+  return args
+}
+
 /** wrk threads for C connections: the anchors' 16, or C itself below 16 (C must divide evenly). */
 function wrkThreads(conns: number): number {
   const threads = Math.min(16, conns)
@@ -142,13 +220,15 @@ const clkTck = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).st
 const started = Date.now()
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z')
 const resultsDir = join(repoRoot, 'bench-results')
-const rawFile = join(resultsDir, `bench-${stamp}.txt`)
+const rawFile = join(resultsDir, `bench-${clusterMode ? 'cluster-' : ''}${stamp}.txt`)
 
 /** Children whose process trees are killed on exit. */
 const live = new Set<ChildProcess>()
-let herdChild: ChildProcess | null = null
+/** The herd node, or the replicas, this run started. */
+const herdChildren: ChildProcess[] = []
 let watcherChild: ChildProcess | null = null
 let zkStarted = false
+let etcdStarted = false
 let tempDir: string | null = null
 let cleanedUp = false
 
@@ -228,6 +308,7 @@ function cleanupSync(): void {
   cleanedUp = true
   for (const child of live) if (isAlive(child)) killTree(child, 'SIGKILL')
   stopZk()
+  stopEtcd()
   if (tempDir !== null) rmSync(tempDir, { recursive: true, force: true })
 }
 
@@ -243,10 +324,11 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 }
 
 async function stopEverything(): Promise<void> {
-  await Promise.all([...live].filter((child) => child !== herdChild && child !== watcherChild).map((child) => stopTree(child)))
+  await Promise.all([...live].filter((child) => !herdChildren.includes(child) && child !== watcherChild).map((child) => stopTree(child)))
   if (watcherChild !== null) await stopWatchers(watcherChild)
-  if (herdChild !== null) await stopHerd(herdChild)
+  await stopHerdNodes()
   stopZk()
+  stopEtcd()
   cleanupSync()
 }
 
@@ -319,11 +401,14 @@ function record(meta: string, line: string): void {
 
 // ------------------------------------------------------------------ results
 
+type System = 'herd' | 'zookeeper' | 'etcd'
+const systems: readonly System[] = ['herd', 'zookeeper', 'etcd']
+
 interface Row {
-  readonly system: 'herd' | 'zookeeper'
+  readonly system: System
   readonly workload: string
   readonly conns: number
-  /** As shown: "64" for wrk connections, "64x1" for ZooKeeper sessions x outstanding. */
+  /** As shown: "64" for wrk connections (herd, etcd), "64x1" for ZooKeeper sessions x outstanding. */
   readonly label: string
   readonly rps: number | null
   readonly p50Ms: number | null
@@ -353,12 +438,13 @@ function num(fields: Record<string, string>, key: string): number | null {
   return Number.isFinite(n) ? n : null
 }
 
-function herdRow(workload: string, conns: number, fields: Record<string, string> | null, failure?: string): Row {
+/** A row from wrk's RESULT line (herd or etcd). */
+function wrkRow(system: 'herd' | 'etcd', workload: string, conns: number, fields: Record<string, string> | null, failure?: string): Row {
   const f = fields ?? {}
   const errorKeys = ['err_connect', 'err_read', 'err_write', 'err_status', 'err_timeout', 'non2xx_checked']
   const errors = fields === null ? null : errorKeys.reduce((sum, key) => sum + (num(f, key) ?? 0), 0)
   return {
-    system: 'herd',
+    system,
     workload,
     conns,
     label: String(conns),
@@ -424,36 +510,129 @@ const rows: Row[] = []
 const notes: string[] = []
 const watchRuns: WatchRun[] = []
 let zkSkipped: string | null = null
+/** Why etcd is not measured; null when it is (only with --cluster). */
+let etcdSkipped: string | null = clusterMode ? null : 'not part of the single-node bench'
 
 // ------------------------------------------------------------------ herd
 
-interface Herd {
-  readonly target: string
+/** Servers driven by wrk: herd (one node or the replicas) and etcd. */
+interface WrkServers {
+  readonly system: 'herd' | 'etcd'
+  /** The wrk adapter (.lua) that builds their requests. */
+  readonly adapter: string
+  /** host:port, or the members' comma separated: wrk thread i sends all its requests to the (i mod n)th. */
+  readonly targets: string
+  /** Their process ids, space separated, for the server CPU figure (SERVER_PIDS). */
   readonly pids: string
 }
 
-async function startHerd(): Promise<Herd> {
+type Herd = WrkServers & { readonly system: 'herd' }
+
+function firstTarget(servers: WrkServers): string {
+  return servers.targets.split(',')[0] as string
+}
+
+/**
+ * Starts node src/main.ts with args (open-files limit raised, output to
+ * logFile) and waits until it listens on its client port.
+ */
+async function spawnHerd(args: readonly string[], logFile: string, env: Record<string, string>): Promise<{ child: ChildProcess; target: string }> {
   if (interrupted) throw new Error('interrupted')
-  tempDir = mkdtempSync(join(tmpdir(), 'herd-bench-'))
-  const logFile = join(resultsDir, `herd-${stamp}.log`)
   const out = openSync(logFile, 'a')
-  const [command, args] = withFdLimit(nodeBinary, [mainScript, '--client-port', '0', '--data-dir', join(tempDir, 'data')])
-  const child = spawn(command, args, { cwd: repoRoot, stdio: ['ignore', out, out] })
+  const [command, wrapped] = withFdLimit(nodeBinary, [mainScript, ...args])
+  const child = spawn(command, wrapped, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', out, out] })
   closeSync(out)
-  herdChild = child
+  herdChildren.push(child)
   live.add(child)
   child.once('exit', () => live.delete(child))
   const deadline = Date.now() + 30_000
   for (;;) {
     const text = existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''
     const match = /listening on http:\/\/([^\s:]+):(\d+)/.exec(text)
-    if (match !== null) {
-      log(`herd node pid ${child.pid} on 127.0.0.1:${match[2]}, data in ${join(tempDir, 'data')}, log ${logFile}`)
-      return { target: `127.0.0.1:${match[2]}`, pids: String(child.pid) }
-    }
-    if (!isAlive(child)) throw new Error(`herd exited before listening:\n${text}`)
-    if (Date.now() > deadline) throw new Error(`herd did not listen within 30 s:\n${text}`)
+    if (match !== null) return { child, target: `127.0.0.1:${match[2]}` }
+    if (!isAlive(child)) throw new Error(`herd exited before listening (${logFile}):\n${text.slice(-3000)}`)
+    if (Date.now() > deadline) throw new Error(`herd did not listen within 30 s (${logFile}):\n${text.slice(-3000)}`)
     await sleep(100)
+  }
+}
+
+async function startHerd(): Promise<Herd> {
+  if (interrupted) throw new Error('interrupted')
+  tempDir = mkdtempSync(join(tmpdir(), 'herd-bench-'))
+  const logFile = join(resultsDir, `herd-${stamp}.log`)
+  const dataDir = join(tempDir, 'data')
+  const { child, target } = await spawnHerd(['--client-port', '0', '--data-dir', dataDir, ...herdExtraArgs], logFile, {})
+  log(`herd node pid ${child.pid} on ${target}, data in ${dataDir}, log ${logFile}`)
+  return { system: 'herd', adapter: herdAdapter, targets: target, pids: String(child.pid) }
+}
+
+/** Free loopback TCP ports, distinct (held open together while chosen). */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<net.Server>((resolveServer, reject) => {
+          const server = net.createServer()
+          server.once('error', reject)
+          server.listen(0, '127.0.0.1', () => resolveServer(server))
+        }),
+    ),
+  )
+  const ports = servers.map((server) => (server.address() as net.AddressInfo).port)
+  await Promise.all(servers.map((server) => new Promise((closed) => server.close(closed))))
+  return ports
+}
+
+/** Starts the replicas (client ports picked by each, peer ports chosen here) and waits for an agreed leader. */
+async function startHerdCluster(): Promise<Herd> {
+  if (interrupted) throw new Error('interrupted')
+  const dir = mkdtempSync(join(tmpdir(), 'herd-bench-cluster-'))
+  tempDir = dir
+  const secret = randomBytes(24).toString('base64url')
+  const peerPorts = await freePorts(nodes)
+  const ids = Array.from({ length: nodes }, (_, i) => i + 1)
+  const peers = ids.map((id) => `${id}=127.0.0.1:${peerPorts[id - 1]}`).join(',')
+  log(`herd: starting ${nodes} replicas (peers ${peers}; ${herdExtraArgs.join(' ')}), data under ${dir}`)
+  const replicas = await Promise.all(
+    ids.map(async (id) => {
+      const logFile = join(resultsDir, `herd-${stamp}-replica-${id}.log`)
+      const args = ['--replica-id', String(id), '--client-port', '0', '--peers', peers, '--data-dir', join(dir, `replica-${id}`), ...herdExtraArgs]
+      const replica = await spawnHerd(args, logFile, { HERD_CLUSTER_SECRET: secret })
+      log(`herd replica ${id}: pid ${replica.child.pid} on ${replica.target}, log ${logFile}`)
+      return replica
+    }),
+  )
+  const targets = replicas.map((replica) => replica.target)
+  const leader = await waitForLeader(targets, 60_000)
+  log(`herd: every replica names replica ${leader} the leader`)
+  return { system: 'herd', adapter: herdAdapter, targets: targets.join(','), pids: replicas.map((replica) => String(replica.child.pid)).join(' ') }
+}
+
+/** Polls GET /cluster on every replica until all name the same leader. */
+async function waitForLeader(targets: readonly string[], timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (interrupted) throw new Error('interrupted')
+    const leaders = await Promise.all(
+      targets.map(async (target) => {
+        try {
+          const response = await fetch(`http://${target}/cluster`, { signal: AbortSignal.timeout(5000) })
+          const body = (await response.json()) as { leader?: unknown }
+          return response.ok && typeof body.leader === 'number' ? body.leader : null
+        } catch {
+          return null
+        }
+      }),
+    )
+    const first = leaders[0]
+    if (first !== undefined && first !== null && leaders.every((leader) => leader === first)) return first
+    const dead = herdChildren.find((child) => !isAlive(child))
+    if (dead !== undefined) throw new Error(`herd replica pid ${dead.pid} exited while the cluster was electing a leader (logs in ${resultsDir})`)
+    if (Date.now() > deadline) {
+      throw new Error(`the replicas did not agree on a leader within ${timeoutMs / 1000} s (${targets.map((t, i) => `${t}: ${leaders[i] ?? 'none'}`).join(', ')})`)
+    }
+    await sleep(200)
   }
 }
 
@@ -492,9 +671,25 @@ async function httpRequest(target: string, method: string, path: string, body: s
   return response.status
 }
 
-async function runWrk(target: string, pids: string, workload: string, conns: number, seconds: number): Promise<{ fields: Record<string, string> | null; raw: string; failure?: string }> {
-  const result = await capture(runWrkScript, [adapter, target, workload, String(conns), `${seconds}s`, String(wrkThreads(conns))], {
-    env: { SERVER_PIDS: pids },
+/** Creates /anchors; a fresh leader may still answer 503 (ConnectionLoss) for a moment, so that is retried for up to 15 s. */
+async function createAnchorsRoot(target: string): Promise<void> {
+  const deadline = Date.now() + 15_000
+  for (;;) {
+    let status: number | string
+    try {
+      status = await httpRequest(target, 'PUT', '/znodes/anchors', '')
+    } catch (error) {
+      status = (error as Error).message
+    }
+    if (status === 200 || status === 201) return
+    if ((typeof status === 'number' && status < 500) || Date.now() > deadline || interrupted) throw new Error(`PUT /znodes/anchors answered ${status}`)
+    await sleep(250)
+  }
+}
+
+async function runWrk(servers: WrkServers, workload: string, conns: number, seconds: number): Promise<{ fields: Record<string, string> | null; raw: string; failure?: string }> {
+  const result = await capture(runWrkScript, [servers.adapter, servers.targets, workload, String(conns), `${seconds}s`, String(wrkThreads(conns))], {
+    env: { SERVER_PIDS: servers.pids },
     timeoutMs: (seconds + 60) * 1000,
   })
   const fields = parseResult(result.stdout)
@@ -507,43 +702,63 @@ async function runWrk(target: string, pids: string, workload: string, conns: num
   return { fields, raw: rawLine }
 }
 
-/** Starts (or finds) the herd node, creates /anchors, preloads and warms up. */
-async function prepareHerd(): Promise<Herd> {
-  let herd: Herd
-  if (opts.url !== undefined) {
-    const target = loopbackTarget(opts.url)
-    const pids = opts['server-pids'] ?? listeningPids(target.slice(target.lastIndexOf(':') + 1))
-    if (pids === '') notes.push('herd server CPU unknown: no --server-pids and no listening pid found')
-    herd = { target, pids }
-    log(`herd: benching the running node at ${target}${pids === '' ? '' : ` (pid ${pids})`}`)
-  } else {
-    herd = await startHerd()
+/**
+ * The anchors' preload (2,000 keys, 8 sequential creators over the targets),
+ * then unrecorded write and read load. wrk runs the preload for a fixed
+ * PRELOAD_SECS (6 s unless set), too short below ~350 creates/s (a cluster of
+ * replicas on a busy machine): an incomplete preload is run again, once, for
+ * 30 s (both adapters' preload is an upsert, so a repeat is harmless).
+ */
+async function preloadAndWarmUp(servers: WrkServers): Promise<void> {
+  const name = servers.system
+  const attempts = [Number(process.env['PRELOAD_SECS']) || 6, 30]
+  for (const [i, secs] of attempts.entries()) {
+    log(`${name}: preloading 2,000 keys (anchors preload, 8 creators, ${secs} s)`)
+    const preload = await capture(runWrkScript, [servers.adapter, servers.targets, 'preload', '8'], { env: { PRELOAD_SECS: String(secs) }, timeoutMs: (secs + 60) * 1000 })
+    const line = preload.stdout.split('\n').find((l) => l.startsWith('PRELOAD ')) ?? ''
+    if (preload.code === 0) {
+      log(`  ${line}`)
+      break
+    }
+    if (i === attempts.length - 1 || !preload.stderr.includes('preload incomplete')) throw new Error(`${name} preload failed:\n${preload.stdout}${preload.stderr}`)
+    log(`${name}: preload incomplete in ${secs} s (${line}); once more, longer`)
   }
-  const status = await httpRequest(herd.target, 'PUT', '/znodes/anchors', '')
-  if (status !== 200 && status !== 201) throw new Error(`PUT /znodes/anchors answered ${status}`)
-
-  log('herd: preloading 2,000 keys (anchors preload, 8 creators)')
-  const preload = await capture(runWrkScript, [adapter, herd.target, 'preload', '8'], { timeoutMs: 90_000 })
-  if (preload.code !== 0) throw new Error(`herd preload failed:\n${preload.stdout}${preload.stderr}`)
-  log(`  ${preload.stdout.split('\n').find((l) => l.startsWith('PRELOAD ')) ?? ''}`)
 
   const warmConns = Math.max(64, ...connsList)
   if (warmup > 0) {
     for (const w of ['write', 'read']) {
-      const r = await runWrk(herd.target, herd.pids, w, warmConns, warmup)
-      log(`herd: warm-up ${w} ${warmConns} conns ${warmup}s (not recorded): ${r.fields?.['rps'] ?? 'failed'} req/s`)
+      const r = await runWrk(servers, w, warmConns, warmup)
+      log(`${name}: warm-up ${w} ${warmConns} conns ${warmup}s (not recorded): ${r.fields?.['rps'] ?? 'failed'} req/s`)
     }
   }
+}
 
+/** Starts (or finds) the herd node, or starts the replicas; creates /anchors, preloads and warms up. */
+async function prepareHerd(): Promise<Herd> {
+  let herd: Herd
+  if (clusterMode) {
+    herd = await startHerdCluster()
+  } else if (opts.url !== undefined) {
+    const target = loopbackTarget(opts.url)
+    const pids = opts['server-pids'] ?? listeningPids(target.slice(target.lastIndexOf(':') + 1))
+    if (pids === '') notes.push('herd server CPU unknown: no --server-pids and no listening pid found')
+    herd = { system: 'herd', adapter: herdAdapter, targets: target, pids }
+    log(`herd: benching the running node at ${target}${pids === '' ? '' : ` (pid ${pids})`}`)
+  } else {
+    herd = await startHerd()
+  }
+  await createAnchorsRoot(firstTarget(herd))
+  await preloadAndWarmUp(herd)
   return herd
 }
 
-async function herdCell(herd: Herd, workload: string, conns: number): Promise<void> {
-  const r = await runWrk(herd.target, herd.pids, workload, conns, duration)
-  record(`system=herd nodes=1 variant=${workload} conf=c${conns}`, r.raw)
-  const row = herdRow(workload, conns, r.fields, r.failure)
+/** One measurement of one cell on herd or etcd, recorded. */
+async function wrkCell(servers: WrkServers, workload: string, conns: number): Promise<void> {
+  const r = await runWrk(servers, workload, conns, duration)
+  record(`system=${servers.system} nodes=${nodes} variant=${workload} conf=c${conns}`, r.raw)
+  const row = wrkRow(servers.system, workload, conns, r.fields, r.failure)
   rows.push(row)
-  log(`herd ${workload} c=${conns}: ${describe(row)}`)
+  log(`${servers.system} ${workload} c=${conns}: ${describe(row)}`)
   await sleep(1000)
 }
 
@@ -553,9 +768,9 @@ async function herdCell(herd: Herd, workload: string, conns: number): Promise<vo
  */
 async function herdWatchRuns(herd: Herd): Promise<void> {
   log(`herd: write c=${watchConns} without watches (baseline for the watch runs)`)
-  const r = await runWrk(herd.target, herd.pids, 'write', watchConns, duration)
+  const r = await runWrk(herd, 'write', watchConns, duration)
   record(`system=herd nodes=1 variant=write-baseline conf=c${watchConns}`, r.raw)
-  const baseline = herdRow('write', watchConns, r.fields, r.failure)
+  const baseline = wrkRow('herd', 'write', watchConns, r.fields, r.failure)
   await sleep(1000)
   for (const placement of ['idle', 'firing'] as const) {
     watchRuns.push(await benchWatches(herd, baseline, placement))
@@ -563,12 +778,11 @@ async function herdWatchRuns(herd: Herd): Promise<void> {
   }
 }
 
-async function stopHerdNode(): Promise<void> {
-  if (herdChild !== null) {
-    log('herd: stopping the node')
-    await stopHerd(herdChild)
-    herdChild = null
-  }
+/** Stops the herd node or replicas this run started (SIGTERM, all at once; SIGKILL after 12 s). */
+async function stopHerdNodes(): Promise<void> {
+  const running = herdChildren.filter(isAlive)
+  if (running.length > 0) log(`herd: stopping the ${running.length === 1 ? 'node' : `${running.length} replicas`}`)
+  await Promise.all(running.map((child) => stopHerd(child)))
 }
 
 // ------------------------------------------------------------------ watches
@@ -632,7 +846,7 @@ async function stopWatchers(child: ChildProcess): Promise<void> {
 async function benchWatches(herd: Herd, baseline: Row | null, placement: Placement): Promise<WatchRun> {
   const [prefix, keys, what] = placement === 'idle' ? ['/anchors/r', readKeys, 'read keys (never written)'] : ['/anchors/w', writeKeys, 'write keys']
   log(`watch (${placement}): opening ${watchStreams} SSE data watches over the ${keys} ${what}`)
-  const watchers = new Watchers(herd.target, prefix, keys)
+  const watchers = new Watchers(firstTarget(herd), prefix, keys)
   watcherChild = watchers.child
   const base = { placement, streams: watchStreams, conns: watchConns, gapless: opts['watch-gapless'], baseline }
   const empty = { openAfter: null, withWatches: null, events: null, eventsPerSec: null, rearms: null, watchErrors: null, reconnects: null, lagP50Ms: null, lagP99Ms: null, lagMaxMs: null, cpuWatchers: null }
@@ -654,12 +868,12 @@ async function benchWatches(herd: Herd, baseline: Row | null, placement: Placeme
     const pid = watchers.child.pid ?? 0
     const ticks0 = cpuTicks(pid)
     const t0 = Date.now()
-    const r = await runWrk(herd.target, herd.pids, 'write', watchConns, duration)
+    const r = await runWrk(herd, 'write', watchConns, duration)
     const secs = (Date.now() - t0) / 1000
     const ticks1 = cpuTicks(pid)
     const after = await watchers.command('status')
     record(`system=herd nodes=1 variant=write-watch${watchStreams}-${placement} conf=c${watchConns}`, `${r.raw} | WATCH ${JSON.stringify(after)}`)
-    const withWatches = herdRow('write', watchConns, r.fields, r.failure)
+    const withWatches = wrkRow('herd', 'write', watchConns, r.fields, r.failure)
     const run: WatchRun = {
       ...base,
       openBefore,
@@ -684,16 +898,40 @@ async function benchWatches(herd: Herd, baseline: Row | null, placement: Placeme
   }
 }
 
-// ------------------------------------------------------------------ ZooKeeper
+// ------------------------------------------------------------------ ZooKeeper and etcd
+
+/** ZooKeeper standalone, or the 3-server ensemble with --cluster (the anchors' fixed ports). */
+const zkClientPorts = clusterMode ? [22181, 22182, 22183] : [22181]
+const zkServers = zkClientPorts.map((port) => `127.0.0.1:${port}`).join(',')
+/** Quorum and election ports of the ensemble. */
+const zkPeerPorts = clusterMode ? [22881, 22882, 22883, 22891, 22892, 22893] : []
+const etcdClientPorts = [23791, 23792, 23793]
+const etcdPeerPorts = [23801, 23802, 23803]
+
+interface Zk {
+  readonly servers: string
+  /** Space separated. */
+  readonly pids: string
+}
 
 function zkUnavailable(): string | null {
   if (opts['no-zk']) return 'skipped (--no-zk)'
   if (!existsSync(zkJar)) return `not measured: ${zkJar} is missing (apt-get install -y zookeeper)`
-  if (spawnSync('java', ['-version'], { stdio: 'ignore' }).status !== 0) return 'not measured: no java on PATH'
-  if (!existsSync(join('/tmp/anchors/build/zkload', 'ZkLoad.class')) && spawnSync('javac', ['-version'], { stdio: 'ignore' }).status !== 0) {
+  if (spawnSync('java', ['-version'], { stdio: 'ignore', timeout: 30_000 }).status !== 0) return 'not measured: no java on PATH'
+  if (!existsSync(join('/tmp/anchors/build/zkload', 'ZkLoad.class')) && spawnSync('javac', ['-version'], { stdio: 'ignore', timeout: 30_000 }).status !== 0) {
     return 'not measured: no javac to build the anchors ZkLoad'
   }
   if (!existsSync(zkCluster) || !existsSync(runZk)) return `not measured: the anchors' ZooKeeper scripts are not in ${anchorsDir}`
+  return null
+}
+
+function etcdUnavailable(): string | null {
+  if (opts['no-etcd']) return 'skipped (--no-etcd)'
+  if (!existsSync(etcdBinary)) return `not measured: ${etcdBinary} is missing (apt-get install -y etcd-server etcd-client)`
+  if (spawnSync('etcdctl', ['version'], { stdio: 'ignore', timeout: 10_000, env: { ...process.env, ETCDCTL_API: '3' } }).status !== 0) {
+    return 'not measured: no etcdctl on PATH (apt-get install -y etcd-client), which etcd-cluster.sh needs'
+  }
+  if (!existsSync(etcdCluster) || !existsSync(etcdAdapter)) return `not measured: the anchors' etcd-cluster.sh or adapters/etcd.lua is not in ${anchorsDir}`
   return null
 }
 
@@ -713,45 +951,65 @@ function portOpen(port: number): Promise<boolean> {
   })
 }
 
+/**
+ * Why the anchors' servers named prefix ("zk", "etcd") cannot be started
+ * here, or null. Their start scripts first kill every server whose pid file
+ * /tmp/anchors/<prefix>-N.pid exists: never take over servers someone else
+ * started from the anchors, nor ports something else listens on.
+ */
+async function anchorsBusy(prefix: string, ports: readonly number[], script: string): Promise<string | null> {
+  const pidFiles = existsSync(anchorsState) ? readdirSync(anchorsState).filter((name) => new RegExp(`^${prefix}-\\d\\.pid$`).test(name)) : []
+  for (const name of pidFiles) {
+    const pid = readFileSync(join(anchorsState, name), 'utf8').trim()
+    if (/^\d+$/.test(pid) && existsSync(`/proc/${pid}`)) {
+      return `not measured: an anchors server is already running (pid ${pid} in ${join(anchorsState, name)}); stop it with ${script} stop`
+    }
+  }
+  for (const port of ports) if (await portOpen(port)) return `not measured: something already listens on 127.0.0.1:${port}`
+  return null
+}
+
+/** The pids the anchors' start script wrote for members 1..count, space separated. */
+function anchorsPids(prefix: string, count: number): string {
+  return Array.from({ length: count }, (_, i) => readFileSync(join(anchorsState, `${prefix}-${i + 1}.pid`), 'utf8').trim()).join(' ')
+}
+
 /** Synchronous on purpose: nothing else may run (or exit the process) while the anchors' stop script works. */
+function stopAnchors(script: string): void {
+  const stop = spawnSync(script, ['stop'], { encoding: 'utf8', timeout: 30_000 })
+  if (stop.status !== 0) process.stderr.write(`bench: ${script} stop: exit ${stop.status} ${stop.stderr}\n`)
+}
+
 function stopZk(): void {
   if (!zkStarted) return
-  const stop = spawnSync(zkCluster, ['stop'], { encoding: 'utf8', timeout: 30_000 })
   zkStarted = false
-  if (stop.status !== 0) process.stderr.write(`bench: zk-cluster.sh stop: exit ${stop.status} ${stop.stderr}\n`)
+  stopAnchors(zkCluster)
+}
+
+function stopEtcd(): void {
+  if (!etcdStarted) return
+  etcdStarted = false
+  stopAnchors(etcdCluster)
 }
 
 async function runZkLoad(args: readonly string[], timeoutMs: number): Promise<Captured> {
   return capture(runZk, ['--servers', zkServers, ...args], { timeoutMs })
 }
 
-/** Starts ZooKeeper standalone, preloads and warms up; its pid, or null when it is not measured. */
-async function prepareZk(): Promise<string | null> {
-  zkSkipped = zkUnavailable()
+/** Starts ZooKeeper (standalone, or the ensemble with --cluster), preloads and warms up; null when it is not measured. */
+async function prepareZk(): Promise<Zk | null> {
+  zkSkipped = zkUnavailable() ?? (await anchorsBusy('zk', [...zkClientPorts, ...zkPeerPorts], zkCluster))
   if (zkSkipped !== null) {
     log(`ZooKeeper ${zkSkipped}`)
     return null
   }
-  // Never take over a ZooKeeper someone else started from the anchors (start1 would kill it).
-  if (existsSync(zkPidFile)) {
-    const pid = readFileSync(zkPidFile, 'utf8').trim()
-    if (pid !== '' && existsSync(`/proc/${pid}`)) {
-      zkSkipped = `not measured: an anchors ZooKeeper is already running (pid ${pid} in ${zkPidFile}); stop it with ${zkCluster} stop`
-      log(`ZooKeeper ${zkSkipped}`)
-      return null
-    }
-  }
-  if (await portOpen(22181)) {
-    zkSkipped = 'not measured: something already listens on 127.0.0.1:22181'
-    log(`ZooKeeper ${zkSkipped}`)
-    return null
-  }
-  log('ZooKeeper: starting standalone (anchors zk-cluster.sh start1)')
+  const command = clusterMode ? 'start' : 'start1'
+  log(`ZooKeeper: starting ${clusterMode ? `the ${nodes}-server ensemble` : 'standalone'} (anchors zk-cluster.sh ${command})`)
   zkStarted = true
-  const start = await capture(zkCluster, ['start1'], { timeoutMs: 90_000 })
-  if (start.code !== 0) throw new Error(`zk-cluster.sh start1 failed:\n${start.stdout}${start.stderr}`)
-  const pid = readFileSync(zkPidFile, 'utf8').trim()
-  log(`ZooKeeper: pid ${pid} on ${zkServers}; preloading`)
+  const start = await capture(zkCluster, [command], { timeoutMs: 90_000 })
+  if (start.code !== 0) throw new Error(`zk-cluster.sh ${command} failed:\n${start.stdout}${start.stderr}`)
+  const zk: Zk = { servers: zkServers, pids: anchorsPids('zk', nodes) }
+  log(`ZooKeeper: pid ${zk.pids} on ${zk.servers}; preloading`)
   const preload = await runZkLoad(['--sessions', '8', '--preload-only'], 120_000)
   if (preload.code !== 0) throw new Error(`ZooKeeper preload failed:\n${preload.stdout}${preload.stderr}`)
 
@@ -762,22 +1020,39 @@ async function prepareZk(): Promise<string | null> {
       log(`ZooKeeper: warm-up ${w} ${warmSessions}x1 ${warmup}s (not recorded): ${parseResult(r.stdout)?.['ops_per_s'] ?? 'failed'} ops/s`)
     }
   }
-  return pid
+  return zk
 }
 
-async function zkCell(pid: string, workload: string, conns: number): Promise<void> {
+async function zkCell(zk: Zk, workload: string, conns: number): Promise<void> {
   const r = await runZkLoad(
-    ['--sessions', String(conns), '--outstanding', '1', '--workload', workload, '--duration', String(duration), '--warmup', '2', '--server-pids', pid],
+    ['--sessions', String(conns), '--outstanding', '1', '--workload', workload, '--duration', String(duration), '--warmup', '2', '--server-pids', zk.pids],
     (duration + 150) * 1000,
   )
   const fields = parseResult(r.stdout)
   const rawLine = r.stdout.split('\n').find((l) => l.startsWith('RESULT ')) ?? 'RESULT failed=1'
-  record(`system=zookeeper nodes=1 variant=${workload} conf=${conns}x1`, rawLine)
+  record(`system=zookeeper nodes=${nodes} variant=${workload} conf=${conns}x1`, rawLine)
   const failure = fields === null || r.code !== 0 ? `run-zk.sh ${workload} ${conns}x1: ${r.timedOut ? 'timed out' : `exit ${r.code}`}: ${(r.stderr || r.stdout).trim().slice(-600)}` : undefined
   const row = zkRow(workload, conns, fields, failure)
   rows.push(row)
   log(`ZooKeeper ${workload} ${conns}x1: ${describe(row)}`)
   await sleep(1000)
+}
+
+/** --cluster: starts etcd's 3 members, preloads and warms up over all three; null when it is not measured. */
+async function prepareEtcd(): Promise<WrkServers | null> {
+  etcdSkipped = etcdUnavailable() ?? (await anchorsBusy('etcd', [...etcdClientPorts, ...etcdPeerPorts], etcdCluster))
+  if (etcdSkipped !== null) {
+    log(`etcd ${etcdSkipped}`)
+    return null
+  }
+  log(`etcd: starting ${nodes} members (anchors etcd-cluster.sh start)`)
+  etcdStarted = true
+  const start = await capture(etcdCluster, ['start'], { timeoutMs: 60_000 })
+  if (start.code !== 0) throw new Error(`etcd-cluster.sh start failed:\n${start.stdout}${start.stderr}`)
+  const etcd: WrkServers = { system: 'etcd', adapter: etcdAdapter, targets: etcdClientPorts.map((port) => `127.0.0.1:${port}`).join(','), pids: anchorsPids('etcd', nodes) }
+  log(`etcd: pid ${etcd.pids} on ${etcd.targets}`)
+  await preloadAndWarmUp(etcd)
+  return etcd
 }
 
 // ------------------------------------------------------------------ output
@@ -799,24 +1074,47 @@ function describe(row: Row): string {
   return `${fmtInt(row.rps)} req/s, p50 ${fmtMs(row.p50Ms)} ms, p99 ${fmtMs(row.p99Ms)} ms, server CPU ${row.cpuServer ?? '–'} %, errors ${row.errors ?? '–'}`
 }
 
+function findRow(system: System, workload: string, conns: number): Row | undefined {
+  return rows.find((r) => r.system === system && r.workload === workload && r.conns === conns)
+}
+
+/** herd's req/s and p99 over another system's in one cell; null when either was not measured. */
+function compare(other: System, workload: string, conns: number): { readonly rps: number | null; readonly p99: number | null } | null {
+  const herd = findRow('herd', workload, conns)
+  const them = findRow(other, workload, conns)
+  if (herd === undefined || them === undefined) return null
+  return {
+    rps: herd.rps !== null && them.rps ? herd.rps / them.rps : null,
+    p99: herd.p99Ms !== null && them.p99Ms ? herd.p99Ms / them.p99Ms : null,
+  }
+}
+
 interface Ratio {
   readonly workload: string
   readonly conns: number
+  /** herd / ZooKeeper. */
   readonly rpsRatio: number | null
   readonly p99Ratio: number | null
-  /** Only write and read at 64 have a target: req/s at least ZooKeeper's, p99 no worse. */
+  /** Single-node: only write and read at 64 have a target: req/s at least ZooKeeper's, p99 no worse. */
   readonly target: 'met' | 'missed' | null
+  /** --cluster: herd / etcd. */
+  readonly etcdRpsRatio?: number | null
+  readonly etcdP99Ratio?: number | null
 }
 
 function ratios(): Ratio[] {
   const out: Ratio[] = []
   for (const conns of connsList) {
     for (const workload of workloads) {
-      const herd = rows.find((r) => r.system === 'herd' && r.workload === workload && r.conns === conns)
-      const zk = rows.find((r) => r.system === 'zookeeper' && r.workload === workload && r.conns === conns)
-      if (herd === undefined || zk === undefined) continue
-      const rpsRatio = herd.rps !== null && zk.rps ? herd.rps / zk.rps : null
-      const p99Ratio = herd.p99Ms !== null && zk.p99Ms ? herd.p99Ms / zk.p99Ms : null
+      const zk = compare('zookeeper', workload, conns)
+      if (clusterMode) {
+        const etcd = compare('etcd', workload, conns)
+        if (zk === null && etcd === null) continue
+        out.push({ workload, conns, rpsRatio: zk?.rps ?? null, p99Ratio: zk?.p99 ?? null, target: null, etcdRpsRatio: etcd?.rps ?? null, etcdP99Ratio: etcd?.p99 ?? null })
+        continue
+      }
+      if (zk === null) continue
+      const { rps: rpsRatio, p99: p99Ratio } = zk
       const hasTarget = conns === 64 && (workload === 'write' || workload === 'read')
       const target = !hasTarget || rpsRatio === null || p99Ratio === null ? null : rpsRatio >= 1 && p99Ratio <= 1 ? 'met' : 'missed'
       out.push({ workload, conns, rpsRatio, p99Ratio, target })
@@ -825,7 +1123,117 @@ function ratios(): Ratio[] {
   return out
 }
 
+/** The targets of the cluster benchmark (issue 3), all at 64 connections. */
+const targetConns = 64
+
+interface Target {
+  readonly target: string
+  readonly figures: string
+  /** Met only when every comparison it needs was measured; missed when any measured one falls short. */
+  readonly status: 'met' | 'missed' | 'not measured'
+}
+
+function clusterTargets(): Target[] {
+  const out: Target[] = []
+  const plural: Record<Workload, string> = { write: 'writes', read: 'reads', mix: '90/10 mix' }
+  const throughput = (workload: Workload, other: 'zookeeper' | 'etcd', factor: number): void => {
+    const ratio = compare(other, workload, targetConns)?.rps ?? null
+    out.push({
+      target: `${plural[workload]}: req/s ≥ ${factor === 1 ? '' : `${factor}x `}${other === 'zookeeper' ? 'ZooKeeper-3' : 'etcd-3'}`,
+      figures: ratio === null ? 'not measured' : `${fmtRatio(ratio)}x`,
+      status: ratio === null ? 'not measured' : ratio >= factor ? 'met' : 'missed',
+    })
+  }
+  throughput('write', 'zookeeper', 1)
+  throughput('write', 'etcd', 2)
+  throughput('read', 'zookeeper', 1)
+  throughput('mix', 'zookeeper', 1)
+  for (const workload of allWorkloads) {
+    const herd = findRow('herd', workload, targetConns)
+    const figures = [`herd-3 ${herd?.p99Ms == null ? 'not measured' : `${fmtMs(herd.p99Ms)} ms`}`]
+    const measured: number[] = []
+    for (const [other, name] of [['zookeeper', 'ZooKeeper-3'], ['etcd', 'etcd-3']] as const) {
+      const ratio = compare(other, workload, targetConns)?.p99 ?? null
+      const p99 = findRow(other, workload, targetConns)?.p99Ms ?? null
+      if (ratio !== null) measured.push(ratio)
+      figures.push(`${name} ${p99 === null ? 'not measured' : `${fmtMs(p99)} ms`}${ratio === null ? '' : ` (${fmtRatio(ratio)}x)`}`)
+    }
+    out.push({
+      target: `${plural[workload]}: p99 no worse than ZooKeeper-3 or etcd-3`,
+      figures: figures.join(', '),
+      status: measured.some((ratio) => ratio > 1) ? 'missed' : measured.length === 2 ? 'met' : 'not measured',
+    })
+  }
+  return out
+}
+
+/** The figures, one row per system and cell, and the failures under them. */
+function resultsTable(lines: string[]): void {
+  lines.push('| system | workload | conns | req/s | p50 ms | p99 ms | server CPU % | errors |')
+  lines.push('|---|---|---|---|---|---|---|---|')
+  for (const conns of connsList) {
+    for (const workload of workloads) {
+      for (const system of systems) {
+        const row = findRow(system, workload, conns)
+        if (row === undefined) continue
+        const name = clusterMode ? `${system}-${nodes}` : system
+        if (row.rps === null) {
+          lines.push(`| ${name} | ${workload} | ${row.label} | failed | – | – | – | – |`)
+          continue
+        }
+        lines.push(`| ${name} | ${workload} | ${row.label} | ${fmtInt(row.rps)} | ${fmtMs(row.p50Ms)} | ${fmtMs(row.p99Ms)} | ${row.cpuServer ?? '–'} | ${row.errors ?? '–'} |`)
+      }
+    }
+  }
+  const failures = rows.filter((r) => r.failure !== undefined)
+  if (failures.length > 0) {
+    lines.push('')
+    for (const row of failures) lines.push(`* ${row.system} ${row.workload} ${row.label}: ${row.failure}`)
+  }
+}
+
+function clusterReport(meta: Record<string, string>): string {
+  const lines: string[] = []
+  const anchors = [zkSkipped === null ? 'ZooKeeper 3-server ensemble' : null, etcdSkipped === null ? 'etcd 3 members' : null].filter((a) => a !== null)
+  lines.push(`## herd, ${nodes} replicas${anchors.length > 0 ? ` vs ${anchors.join(' and ')}` : ''} — ${meta['date']}`)
+  lines.push('')
+  lines.push(
+    `${meta['duration']} s per measurement, closed loop over loopback, one request in flight per connection; wrk's threads spread over the ${nodes} members, ZooKeeper's C sessions x 1 outstanding round-robin over its servers. ` +
+      `Every server and the load generator share this ${meta['cpus']}-CPU machine (server CPU = the sum over a system's ${nodes} processes, in % of one core); load average at start ${meta['loadStart']}, at end ${meta['loadEnd']}.`,
+  )
+  const etcdReads = process.env['ETCD_SERIALIZABLE'] === '1' ? 'serializable (local) reads' : "linearizable reads (etcd's default; herd's and ZooKeeper's are local)"
+  lines.push(
+    `herd ${meta['herd']}, replicas run with ${herdExtraArgs.join(' ')}; wrk driver ${meta['anchors']}/http-load/workload.lua with test/bench/herd.lua; ` +
+      `ZooKeeper: ${zkSkipped ?? 'anchors zk-cluster.sh start + zk-load/run-zk.sh'}; etcd: ${etcdSkipped ?? `anchors etcd-cluster.sh start + http-load/adapters/etcd.lua, ${etcdReads}`}.`,
+  )
+  lines.push('')
+  resultsTable(lines)
+
+  const rs = ratios()
+  if (rs.length > 0) {
+    lines.push('')
+    lines.push('### herd-3 / ZooKeeper-3 and herd-3 / etcd-3')
+    lines.push('')
+    lines.push('| workload | conns | req/s vs ZooKeeper-3 (≥ 1 is better) | p99 vs ZooKeeper-3 (≤ 1 is better) | req/s vs etcd-3 (writes: target ≥ 2) | p99 vs etcd-3 (≤ 1 is better) |')
+    lines.push('|---|---|---|---|---|---|')
+    for (const r of rs) lines.push(`| ${r.workload} | ${r.conns} | ${fmtRatio(r.rpsRatio)} | ${fmtRatio(r.p99Ratio)} | ${fmtRatio(r.etcdRpsRatio ?? null)} | ${fmtRatio(r.etcdP99Ratio ?? null)} |`)
+  }
+  for (const [name, skipped] of [['ZooKeeper', zkSkipped], ['etcd', etcdSkipped]] as const) if (skipped !== null) lines.push(`\n${name} ${skipped}: no ratios against it.`)
+
+  lines.push('')
+  lines.push(`### Targets at ${targetConns} connections`)
+  lines.push('')
+  lines.push('| target | herd-3 | |')
+  lines.push('|---|---|---|')
+  for (const t of clusterTargets()) lines.push(`| ${t.target} | ${t.figures} | ${t.status === 'met' ? 'met' : t.status === 'missed' ? '**missed**' : t.status} |`)
+  for (const note of notes) lines.push(`\nNote: ${note}`)
+  lines.push('')
+  lines.push(`Raw RESULT lines: ${rawFile}`)
+  return lines.join('\n') + '\n'
+}
+
 function report(meta: Record<string, string>): string {
+  if (clusterMode) return clusterReport(meta)
   const lines: string[] = []
   lines.push(`## ${zkSkipped === null ? 'herd vs ZooKeeper standalone' : 'herd'} — ${meta['date']}`)
   lines.push('')
@@ -835,26 +1243,7 @@ function report(meta: Record<string, string>): string {
   )
   lines.push(`herd ${meta['herd']}; wrk driver ${meta['anchors']}/http-load/workload.lua with test/bench/herd.lua; ZooKeeper: ${zkSkipped ?? 'standalone, anchors zk-cluster.sh start1 + zk-load/run-zk.sh'}.`)
   lines.push('')
-  lines.push('| system | workload | conns | req/s | p50 ms | p99 ms | server CPU % | errors |')
-  lines.push('|---|---|---|---|---|---|---|---|')
-  for (const conns of connsList) {
-    for (const workload of workloads) {
-      for (const system of ['herd', 'zookeeper'] as const) {
-        const row = rows.find((r) => r.system === system && r.workload === workload && r.conns === conns)
-        if (row === undefined) continue
-        if (row.rps === null) {
-          lines.push(`| ${system} | ${workload} | ${row.label} | failed | – | – | – | – |`)
-          continue
-        }
-        lines.push(`| ${system} | ${workload} | ${row.label} | ${fmtInt(row.rps)} | ${fmtMs(row.p50Ms)} | ${fmtMs(row.p99Ms)} | ${row.cpuServer ?? '–'} | ${row.errors ?? '–'} |`)
-      }
-    }
-  }
-  const failures = rows.filter((r) => r.failure !== undefined)
-  if (failures.length > 0) {
-    lines.push('')
-    for (const row of failures) lines.push(`* ${row.system} ${row.workload} ${row.label}: ${row.failure}`)
-  }
+  resultsTable(lines)
 
   if (watchRuns.length > 0) {
     const first = watchRuns[0] as WatchRun
@@ -937,27 +1326,35 @@ async function main(): Promise<boolean> {
     anchors: anchorsDir,
   }
   writeFileSync(rawFile, `# npm run bench ${process.argv.slice(2).join(' ')} — ${meta['date']}, herd ${meta['herd']}, load ${meta['loadStart']}\n`)
-  log(`bench: ${duration}s per run, conns ${connsList.join(',')}, workloads ${workloads.join(',')}; raw lines to ${rawFile}`)
+  log(
+    `bench${clusterMode ? ` --cluster (${nodes} replicas)` : ''}: ${duration}s per run, conns ${connsList.join(',')}, workloads ${workloads.join(',')}; raw lines to ${rawFile}`,
+  )
 
-  // Both servers stay up through the matrix and each cell is measured for
-  // herd and then for ZooKeeper, back to back: on a shared machine whose speed
-  // drifts by tens of percent over minutes, only neighbouring measurements
-  // compare fairly. Each server idles while the other is measured.
+  // All servers stay up through the matrix and each cell is measured for
+  // herd, then ZooKeeper, then etcd, back to back: on a shared machine whose
+  // speed drifts by tens of percent over minutes, only neighbouring
+  // measurements compare fairly. Each server idles while another is measured.
   const herd = await prepareHerd()
-  const zkPid = await prepareZk()
+  const zk = await prepareZk()
+  const etcd = clusterMode ? await prepareEtcd() : null
   for (const conns of connsList) {
     for (const workload of workloads) {
       if (interrupted) return false
-      await herdCell(herd, workload, conns)
-      if (zkPid !== null) await zkCell(zkPid, workload, conns)
+      await wrkCell(herd, workload, conns)
+      if (zk !== null) await zkCell(zk, workload, conns)
+      if (etcd !== null) await wrkCell(etcd, workload, conns)
     }
   }
-  if (zkPid !== null) {
+  if (zk !== null) {
     log('ZooKeeper: stopping (zk-cluster.sh stop)')
     stopZk()
   }
-  if (!opts['no-watch']) await herdWatchRuns(herd)
-  await stopHerdNode()
+  if (etcd !== null) {
+    log('etcd: stopping (etcd-cluster.sh stop)')
+    stopEtcd()
+  }
+  if (watchEnabled) await herdWatchRuns(herd)
+  await stopHerdNodes()
   if (interrupted) return false
 
   meta['loadEnd'] = load()
@@ -969,9 +1366,21 @@ async function main(): Promise<boolean> {
       resolve(process.env['INIT_CWD'] ?? process.cwd(), opts.json),
       JSON.stringify(
         {
-          meta: { ...meta, conns: connsList, workloads, warmup, watchStreams, watchConns, rawFile, zookeeper: zkSkipped ?? 'measured' },
+          meta: {
+            ...meta,
+            mode: clusterMode ? 'cluster' : 'single',
+            nodes,
+            herdArgs: herdExtraArgs,
+            conns: connsList,
+            workloads,
+            warmup,
+            ...(clusterMode ? {} : { watchStreams, watchConns }),
+            rawFile,
+            zookeeper: zkSkipped ?? 'measured',
+            ...(clusterMode ? { etcd: etcdSkipped ?? 'measured' } : {}),
+          },
           rows,
-          watch: watchRuns,
+          ...(clusterMode ? { targets: clusterTargets() } : { watch: watchRuns }),
           ratios: ratios(),
           notes,
         },
