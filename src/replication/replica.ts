@@ -35,7 +35,7 @@ import {
   type TreeOptions,
   type TreeReader,
 } from '../tree/index.ts'
-import { RaftCore, isMessage, type CoreStatus, type Message, type Ready, type Role, type Snapshot, type SnapshotMeta } from './core/index.ts'
+import { RaftCore, isMessage, type CoreStatus, type Message, type RaftEntry, type Ready, type Role, type Snapshot, type SnapshotMeta } from './core/index.ts'
 
 /** How the replica reaches the other replicas (peer/peer-client.ts over HTTP; an in-process network in tests). */
 export interface PeerTransport {
@@ -738,6 +738,9 @@ export class Replica {
     setImmediate(() => {
       this.#isRunScheduled = false
       this.#sendEager()
+      // What is committed is applied (and answered) now, even while this
+      // replica's own next batch is on its way to the disk.
+      if (!this.#isClosed) this.#apply(this.#core.takeCommitted())
       this.#runNow()
     })
   }
@@ -777,7 +780,7 @@ export class Replica {
       // are synced: a write waits for its own sync, not for the next one's.
       // A leader's appends and heartbeats left already (#sendEager); votes
       // and every reply wait for the sync: they promise what is on disk.
-      this.#apply(ready)
+      this.#apply(ready.committed)
       await this.#persist(ready)
       const transport = this.#options.transport
       if (transport !== null) for (const message of ready.messages) transport.send(message.to, message)
@@ -832,11 +835,11 @@ export class Replica {
     this.#releaseWaiters()
   }
 
-  #apply(ready: Ready): void {
-    if (ready.committed.length === 0) return
+  #apply(committed: readonly RaftEntry[]): void {
+    if (committed.length === 0) return
     const answers: Array<[Awaiting, Committed | HerdError]> = []
     const records: LogRecord[] = []
-    for (const record of ready.committed) {
+    for (const record of committed) {
       if (record.index <= this.#tree.zxid) continue
       records.push(record)
       const entry = decodeEntry(record.index, record.data)

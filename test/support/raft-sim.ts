@@ -20,7 +20,7 @@
 // After every event the SafetyChecker runs. Then the faults stop, the
 // network heals, everyone restarts, and a leader must commit a new entry on
 // every voter within a bounded number of ticks.
-import { RaftCore, type CoreConfig, type Message, type Ready } from '../../src/replication/core/index.ts'
+import { RaftCore, type CoreConfig, type Message, type RaftEntry, type Ready } from '../../src/replication/core/index.ts'
 import { Prng } from './raft-sim-prng.ts'
 import { SafetyChecker, SafetyViolation, type CheckedReplica } from './raft-sim-checker.ts'
 import {
@@ -308,11 +308,14 @@ export class RaftWorld {
     // As the replica does: a leader's appends and heartbeats leave at once,
     // even while a Ready is on its way to the disk (thesis §10.2.1).
     for (const message of core.takeEagerMessages()) this.#send(message)
+    // And applies what is committed at once, even while a Ready is out.
+    const committed = core.takeCommitted()
+    if (committed.length > 0) this.#applyCommitted(replica, committed)
     if (replica.pending !== null || !core.hasReady()) return
     replica.pending = core.ready()
     // And committed entries are applied before the Ready's writes land (they
     // are durable on a majority already), unless a snapshot comes first.
-    if (replica.pending.snapshot === null) this.#applyCommitted(replica, replica.pending)
+    if (replica.pending.snapshot === null) this.#applyCommitted(replica, replica.pending.committed)
     const latency = this.random.chance(0.05) ? this.random.between(10, 40) : this.random.between(0, 4)
     this.#schedule(latency, { kind: 'persist', id: replica.id, incarnation: replica.incarnation })
   }
@@ -338,7 +341,7 @@ export class RaftWorld {
       this.#count('snapshot installed')
       this.#log(`n${replica.id} installs snapshot ${ready.snapshot.meta.index}@${ready.snapshot.meta.term}`)
     }
-    if (ready.snapshot !== null) this.#applyCommitted(replica, ready)
+    if (ready.snapshot !== null) this.#applyCommitted(replica, ready.committed)
     for (const read of ready.readStates) {
       this.checker.onReadState(replica, read)
       this.#count('read served')
@@ -347,14 +350,14 @@ export class RaftWorld {
     core.advance(ready)
   }
 
-  #applyCommitted(replica: SimReplica, ready: Ready): void {
-    for (const entry of ready.committed) {
+  #applyCommitted(replica: SimReplica, committed: readonly RaftEntry[]): void {
+    for (const entry of committed) {
       if (simMembership.decode(entry.data) !== null) this.#count('membership change applied')
       replica.machine.apply(entry)
       this.checker.onApply(replica, entry)
     }
-    if (ready.committed.length > 0) {
-      const last = ready.committed[ready.committed.length - 1]
+    if (committed.length > 0) {
+      const last = committed[committed.length - 1]
       this.#log(`n${replica.id} applies through ${last?.index} (${describeData(last?.data ?? simNoop)})`)
     }
   }

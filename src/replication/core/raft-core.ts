@@ -820,6 +820,23 @@ export class RaftCore {
     return eager
   }
 
+  /**
+   * Takes out the committed entries not yet handed out, so that the driver
+   * applies them at once, even while a Ready is being persisted: they are
+   * durable on a majority already, and waiting for this replica's own sync
+   * only delays the answers (a follower learns a commit while it syncs the
+   * next batch). None while a snapshot is on its way to being installed.
+   * The driver applies them in order, before anything a later ready()
+   * hands out; the next advance() counts them applied.
+   */
+  takeCommitted(): RaftEntry[] {
+    if (this.#log.unhandedSnapshot() !== null || (this.#outstanding !== null && this.#outstanding.snapshot !== null)) return []
+    if (!this.#log.hasCommittedToApply()) return []
+    const committed = this.#log.committedToApply(this.#committedBytesMax)
+    this.#log.handOut([], null, committed)
+    return committed
+  }
+
   /** Whether ready() has anything; false while a Ready is out (advance it first). */
   hasReady(): boolean {
     if (this.#outstanding !== null) return false

@@ -91,6 +91,18 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 50
   }
 }
 
+/** A membership change, retried while the leader's first entry (or a previous change) is still committing. */
+async function changeMembership(replica: Replica, change: Parameters<Replica['changeMembership']>[0]): ReturnType<Replica['changeMembership']> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await replica.changeMembership(change)
+    } catch (error) {
+      if (!(error instanceof HerdError && error.code === 'Throttled') || attempt > 100) throw error
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+  }
+}
+
 const leaderOf = (replicas: Replica[]): Replica | undefined => {
   const leaders = replicas.filter((replica) => replica.isLeader && !network.down.has(replica.status().id))
   return leaders.length === 1 ? leaders[0] : undefined
@@ -159,7 +171,7 @@ describe('a cluster of three in one process', () => {
     // A joining replica knows the voters and is not one of them.
     const joining = Replica.open({ ...optionsOf(4), raft: { ...optionsOf(4).raft, members } })
     network.replicas.set(4, joining)
-    const added = await first.changeMembership({ add: { id: 4, host: '127.0.0.1', port: 9004 } })
+    const added = await changeMembership(first, { add: { id: 4, host: '127.0.0.1', port: 9004 } })
     expect(added.members.map((member) => member.id)).toEqual([1, 2, 3, 4])
     await joining.waitForApplied(added.zxid, 5000)
     let isWriting = true
@@ -167,7 +179,7 @@ describe('a cluster of three in one process', () => {
       for (let i = 0; isWriting; i++) await submit(network.replicas.get(r) as Replica, put(`/w${r}-${i}`)).catch(() => undefined)
     })
     await new Promise((resolve) => setTimeout(resolve, 30))
-    const removal = await first.changeMembership({ remove: first.status().id })
+    const removal = await changeMembership(first, { remove: first.status().id })
     isWriting = false
     await Promise.all(writes)
     expect(removal.members.map((member) => member.id)).not.toContain(first.status().id)
