@@ -25,7 +25,8 @@
 // so no entry is in ready.committed before it is durable on a majority.
 // Two liberties follow from that, and the replica takes both: committed
 // entries may be applied before this Ready's new entries are persisted (step
-// 3 before step 1, once the snapshot is installed), and takeEagerMessages()
+// 3 before step 1, once the snapshot is installed; takeCommitted() hands
+// them out even while a Ready is out), and takeEagerMessages()
 // hands out a leader's appends, heartbeats, snapshots and timeoutNow at any
 // time, even while a Ready is out, to be sent at once (thesis §10.2.1: the
 // leader writes its log in parallel with its followers). Votes and replies
