@@ -12,6 +12,7 @@ import { assert } from '../assert.ts'
 import type { Clock, Timer } from '../clock.ts'
 import { HerdError } from '../errors.ts'
 import { decodeEntry, type Applied, type DataTree, type Member, type Proposal, type TreeReader } from '../tree/index.ts'
+import { ApplyWaiters } from './apply-waiters.ts'
 import type { ReplicaHandle } from './handle.ts'
 import type { DoneMessage, EntriesMessage, FailedMessage, SubmitMessage } from './mirror-protocol.ts'
 import type { AppliedListener, Committed, MembershipChange, ReplicaReport, ReplicaStatus } from './replica.ts'
@@ -36,12 +37,6 @@ interface Forwarded {
   reject(error: unknown): void
 }
 
-interface ApplyWaiter {
-  readonly zxid: number
-  readonly deadlineMs: number
-  resolve(): void
-  reject(error: unknown): void
-}
 
 /** How long past writeTimeoutMs a forwarded write waits for the Replica's own answer before giving up here. */
 const forwardGraceMs = 1000
@@ -54,7 +49,7 @@ export class MirrorReplica implements ReplicaHandle {
   #tree: DataTree
   readonly #forwarded = new Map<number, Forwarded>()
   readonly #listeners: AppliedListener[] = []
-  #waiters: ApplyWaiter[] = []
+  readonly #waiters: ApplyWaiters
   readonly #recent = new Map<number, Applied>()
   #nextId = 1
   /** Writes of this turn, sent together at its end. */
@@ -66,6 +61,7 @@ export class MirrorReplica implements ReplicaHandle {
     this.#options = options
     this.#tree = options.tree
     this.#status = options.status
+    this.#waiters = new ApplyWaiters(options.clock)
     this.#sweep = options.clock.setInterval(() => this.#expire(), sweepIntervalMs)
   }
 
@@ -115,13 +111,7 @@ export class MirrorReplica implements ReplicaHandle {
   }
 
   waitForApplied(zxid: number, timeoutMs: number): Promise<void> {
-    if (zxid <= this.#tree.zxid) return Promise.resolve()
-    if (timeoutMs <= 0) {
-      return Promise.reject(new HerdError('OperationTimeout', `zxid ${zxid} is not applied here yet (applied ${this.#tree.zxid})`))
-    }
-    return new Promise<void>((resolve, reject) => {
-      this.#waiters.push({ zxid, deadlineMs: this.#options.clock.nowMs() + timeoutMs, resolve, reject })
-    })
+    return this.#waiters.wait(zxid, this.#tree.zxid, timeoutMs)
   }
 
   /** ZooKeeper's sync: the Replica's read point (from the leader, in a cluster), then applied here. */
@@ -158,7 +148,7 @@ export class MirrorReplica implements ReplicaHandle {
     this.#tree = tree
     this.#recent.clear()
     onReset(before, tree)
-    this.#releaseWaiters()
+    this.#waiters.release(this.#tree.zxid)
   }
 
   /** A message from the Replica. */
@@ -200,7 +190,7 @@ export class MirrorReplica implements ReplicaHandle {
         }
       }
     }
-    this.#releaseWaiters()
+    this.#waiters.release(this.#tree.zxid)
   }
 
   close(): void {
@@ -208,18 +198,7 @@ export class MirrorReplica implements ReplicaHandle {
     const closing = new HerdError('ConnectionLoss', 'the serving thread is shutting down')
     for (const forwarded of this.#forwarded.values()) forwarded.reject(closing)
     this.#forwarded.clear()
-    for (const waiter of this.#waiters.splice(0)) waiter.reject(closing)
-  }
-
-  #releaseWaiters(): void {
-    if (this.#waiters.length === 0) return
-    const applied = this.#tree.zxid
-    const remaining: ApplyWaiter[] = []
-    for (const waiter of this.#waiters) {
-      if (waiter.zxid <= applied) waiter.resolve()
-      else remaining.push(waiter)
-    }
-    this.#waiters = remaining
+    this.#waiters.rejectAll(closing)
   }
 
   #expire(): void {
@@ -229,15 +208,6 @@ export class MirrorReplica implements ReplicaHandle {
       this.#forwarded.delete(id)
       forwarded.reject(new HerdError('OperationTimeout', 'the write was not answered in time; its outcome is unknown'))
     }
-    if (this.#waiters.length === 0) return
-    const remaining: ApplyWaiter[] = []
-    for (const waiter of this.#waiters) {
-      if (waiter.deadlineMs <= nowMs) {
-        waiter.reject(new HerdError('OperationTimeout', `zxid ${waiter.zxid} is not applied here yet (applied ${this.#tree.zxid})`))
-      } else {
-        remaining.push(waiter)
-      }
-    }
-    this.#waiters = remaining
+    this.#waiters.expire(this.#tree.zxid)
   }
 }

@@ -35,6 +35,7 @@ import {
   type TreeOptions,
   type TreeReader,
 } from '../tree/index.ts'
+import { ApplyWaiters } from './apply-waiters.ts'
 import { RaftCore, isMessage, type CoreStatus, type Message, type RaftEntry, type Ready, type Role, type Snapshot, type SnapshotMeta } from './core/index.ts'
 
 /** How the replica reaches the other replicas (peer/peer-client.ts over HTTP; an in-process network in tests). */
@@ -137,12 +138,6 @@ interface Forward {
   reject(error: unknown): void
 }
 
-interface ApplyWaiter {
-  readonly zxid: number
-  readonly deadlineMs: number
-  resolve(): void
-  reject(error: unknown): void
-}
 
 interface ReadWaiter {
   readonly deadlineMs: number
@@ -181,13 +176,15 @@ export class Replica {
   #members = new Map<number, Member>()
   /** Every replica that was a member since this replica started (addresses as of their newest membership). */
   readonly #known = new Map<number, Member>()
+  /** Replicas being added, by id, until their membership entry is in the log. */
+  readonly #pendingAddresses = new Map<number, Member>()
   /** Members as of the applied index, for snapshots. */
   #appliedMembers: readonly Member[]
   readonly #awaiting = new Map<number, Awaiting>()
   readonly #recent = new Map<number, RecentResult>()
   #forwards: Forward[] = []
   #isForwardScheduled = false
-  #waiters: ApplyWaiter[] = []
+  readonly #waiters: ApplyWaiters
   readonly #reads = new Map<number, ReadWaiter>()
   #nextReadContext = 1
   readonly #listeners: AppliedListener[] = []
@@ -209,6 +206,7 @@ export class Replica {
     this.#tree = tree
     this.#core = core
     this.#appliedMembers = members
+    this.#waiters = new ApplyWaiters(options.clock)
   }
 
   /**
@@ -457,14 +455,8 @@ export class Replica {
 
   /** Resolves once this replica has applied `zxid`; OperationTimeout after timeoutMs. */
   waitForApplied(zxid: number, timeoutMs: number): Promise<void> {
-    if (zxid <= this.appliedZxid) return Promise.resolve()
-    if (this.#isClosed) return Promise.reject(new HerdError('ConnectionLoss', 'the replica is shutting down'))
-    if (timeoutMs <= 0) {
-      return Promise.reject(new HerdError('OperationTimeout', `zxid ${zxid} is not applied here yet (applied ${this.appliedZxid})`))
-    }
-    return new Promise<void>((resolve, reject) => {
-      this.#waiters.push({ zxid, deadlineMs: this.#options.clock.nowMs() + timeoutMs, resolve, reject })
-    })
+    if (zxid > this.appliedZxid && this.#isClosed) return Promise.reject(new HerdError('ConnectionLoss', 'the replica is shutting down'))
+    return this.#waiters.wait(zxid, this.appliedZxid, timeoutMs)
   }
 
   /**
@@ -521,8 +513,6 @@ export class Replica {
     return { zxid: committed.zxid, members: this.members() }
   }
 
-  readonly #pendingAddresses = new Map<number, Member>()
-
   /** Consensus messages from another replica (the peer server checked who sent them). */
   receive(from: number, messages: unknown): void {
     if (!Array.isArray(messages)) throw new HerdError('MarshallingError', 'consensus messages come as an array')
@@ -569,7 +559,7 @@ export class Replica {
     for (const awaiting of this.#awaiting.values()) awaiting.reject(closing)
     this.#awaiting.clear()
     for (const forward of this.#forwards.splice(0)) forward.reject(closing)
-    for (const waiter of this.#waiters.splice(0)) waiter.reject(closing)
+    this.#waiters.rejectAll(closing)
     for (const read of this.#reads.values()) read.reject(closing)
     this.#reads.clear()
   }
@@ -578,6 +568,7 @@ export class Replica {
 
   #proposeHere(proposal: Proposal): ProposeAnswer {
     if (this.#role !== 'leader') return { code: 'ConnectionLoss', detail: 'not the leader', isRefused: true }
+    if (proposal.command.type === 'membership') return { code: 'BadArguments', detail: 'membership changes are not writes', isRefused: false }
     // The leader stamps time, never earlier than the entries it has applied,
     // so that mtime and TTL arithmetic never see time run backwards.
     const timeMs = Math.max(this.#lastTimeMs, this.#options.clock.wallMs())
@@ -589,7 +580,6 @@ export class Replica {
       if (error instanceof CodecError) return { code: 'BadArguments', detail: `the request cannot be logged: ${error.message}`, isRefused: false }
       throw error
     }
-    if (proposal.command.type === 'membership') return { code: 'BadArguments', detail: 'membership changes are not writes', isRefused: false }
     const index = this.#core.propose([data])
     if (index === null) return { code: 'ConnectionLoss', detail: 'not the leader', isRefused: true }
     this.#lastTimeMs = timeMs
@@ -832,7 +822,7 @@ export class Replica {
     }
     this.#recent.clear()
     this.#options.log?.info(`installed the leader's snapshot at zxid ${snapshot.meta.index}`)
-    this.#releaseWaiters()
+    this.#waiters.release(this.appliedZxid)
   }
 
   #apply(committed: readonly RaftEntry[]): void {
@@ -863,7 +853,7 @@ export class Replica {
       if (answer instanceof HerdError) awaiting.reject(answer)
       else awaiting.resolve(answer)
     }
-    this.#releaseWaiters()
+    this.#waiters.release(this.appliedZxid)
   }
 
   #serveRead(context: number, index: number): void {
@@ -910,17 +900,6 @@ export class Replica {
     return encodeProposal({ timeMs: 0, caller: anonymous, idempotency: null, command: { type: 'membership', members } })
   }
 
-  #releaseWaiters(): void {
-    if (this.#waiters.length === 0) return
-    const applied = this.appliedZxid
-    const remaining: ApplyWaiter[] = []
-    for (const waiter of this.#waiters) {
-      if (waiter.zxid <= applied) waiter.resolve()
-      else remaining.push(waiter)
-    }
-    this.#waiters = remaining
-  }
-
   #expireDeadlines(): void {
     const nowMs = this.#options.clock.nowMs()
     // A late write is answered, but its entry stays in the log: it may still
@@ -943,16 +922,7 @@ export class Replica {
       this.#reads.delete(context)
       read.reject(new HerdError('OperationTimeout', 'the leader could not confirm its leadership in time'))
     }
-    if (this.#waiters.length === 0) return
-    const remaining: ApplyWaiter[] = []
-    for (const waiter of this.#waiters) {
-      if (waiter.deadlineMs <= nowMs) {
-        waiter.reject(new HerdError('OperationTimeout', `zxid ${waiter.zxid} is not applied here yet (applied ${this.appliedZxid})`))
-      } else {
-        remaining.push(waiter)
-      }
-    }
-    this.#waiters = remaining
+    this.#waiters.expire(this.appliedZxid)
   }
 
   #maybeSnapshot(): void {
