@@ -5,34 +5,12 @@
 // the same digest at the same zxid. Then the whole cluster is stopped and
 // started again, and keeps everything.
 import { afterAll, expect, it } from 'vitest'
-import { TestCluster } from '../support/cluster-process.ts'
+import { TestCluster, missingOn, writer, type Acked } from '../support/cluster-process.ts'
 
 let cluster: TestCluster | null = null
 afterAll(async () => {
   await cluster?.stop()
 })
-
-interface Acked {
-  readonly path: string
-  readonly data: string
-}
-
-/** A client that writes its own znodes through `targets()`, one request at a time, until told to stop. */
-async function writer(client: number, targets: () => string[], acked: Acked[], isDone: () => boolean): Promise<void> {
-  for (let i = 0; !isDone(); i++) {
-    const urls = targets()
-    const url = urls[(client + i) % urls.length] as string
-    const path = `/fo/c${client}-${i}`
-    const data = `v${client}-${i}`
-    try {
-      const response = await fetch(`${url}/znodes${path}`, { method: 'PUT', body: data, signal: AbortSignal.timeout(5000) })
-      await response.arrayBuffer()
-      if (response.status === 201) acked.push({ path, data })
-    } catch {
-      // the replica died under us, or the write's outcome is unknown: neither counts as acknowledged
-    }
-  }
-}
 
 it('survives SIGKILL of the leader under writes: a new leader within 2 s, nothing acknowledged lost, the old leader catches up', async () => {
   cluster = await TestCluster.start({ size: 3, args: ['--snapshot-entries-interval', '500'] })
@@ -43,7 +21,7 @@ it('survives SIGKILL of the leader under writes: a new leader within 2 s, nothin
   const dead = new Set<number>()
   let isDone = false
   const live = (): string[] => (cluster as TestCluster).ids.filter((id) => !dead.has(id)).map((id) => (cluster as TestCluster).url(id))
-  const writers = Array.from({ length: 8 }, (_, c) => writer(c, live, acked, () => isDone))
+  const writers = Array.from({ length: 8 }, (_, c) => writer(c, '/fo', live, acked, () => isDone, 5000))
   await new Promise((resolve) => setTimeout(resolve, 1500))
   const ackedBeforeKill = acked.length
   expect(ackedBeforeKill).toBeGreaterThan(0)
@@ -74,11 +52,7 @@ it('survives SIGKILL of the leader under writes: a new leader within 2 s, nothin
   expect(statuses.filter((status) => status.role === 'leader')).toHaveLength(1)
   // Every acknowledged write is on every replica, with its own data.
   for (const id of cluster.ids) {
-    const missing: string[] = []
-    for (const { path, data } of acked) {
-      const response = await fetch(`${cluster.url(id)}/znodes${path}?raw`)
-      if (response.status !== 200 || (await response.text()) !== data) missing.push(path)
-    }
+    const missing = await missingOn(cluster.url(id), acked)
     expect(missing.slice(0, 5), `replica ${id} lacks ${missing.length} acknowledged writes`).toEqual([])
   }
 

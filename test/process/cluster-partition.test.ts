@@ -8,17 +8,12 @@
 // through the majority is not expired; after healing, every replica has the
 // same digest at the same zxid and every acknowledged write.
 import { afterAll, expect, it } from 'vitest'
-import { TestCluster } from '../support/cluster-process.ts'
+import { TestCluster, missingOn, writer, type Acked } from '../support/cluster-process.ts'
 
 let cluster: TestCluster | null = null
 afterAll(async () => {
   await cluster?.stop()
 })
-
-interface Acked {
-  readonly path: string
-  readonly data: string
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -26,20 +21,6 @@ async function put(url: string, path: string, data: string, timeoutMs: number, h
   const response = await fetch(`${url}/znodes${path}`, { method: 'PUT', body: data, headers, signal: AbortSignal.timeout(timeoutMs) })
   await response.arrayBuffer()
   return response.status
-}
-
-/** A client writing its own znodes through whichever replicas `targets()` names now, until told to stop. */
-async function writer(client: number, targets: () => readonly string[], acked: Acked[], isDone: () => boolean): Promise<void> {
-  for (let i = 0; !isDone(); i++) {
-    const urls = targets()
-    const path = `/pt/c${client}-${i}`
-    const data = `v${client}-${i}`
-    try {
-      if ((await put(urls[(client + i) % urls.length] as string, path, data, 10_000)) === 201) acked.push({ path, data })
-    } catch {
-      // no answer: not acknowledged
-    }
-  }
 }
 
 /**
@@ -149,9 +130,11 @@ it('a cut-off follower, then a cut-off leader: the majority commits, the minorit
   const writers = Array.from({ length: 4 }, (_, client) =>
     writer(
       client,
+      '/pt',
       () => targets.map((id) => c.url(id)),
       acked,
       () => isDone,
+      10_000,
     ),
   )
   await sleep(500)
@@ -232,16 +215,7 @@ it('a cut-off follower, then a cut-off leader: the majority commits, the minorit
   }
   // Every acknowledged write is on every replica, with its data (16 reads at a time).
   for (const id of c.ids) {
-    const missing: string[] = []
-    let next = 0
-    const reader = async (): Promise<void> => {
-      for (let i = next++; i < acked.length; i = next++) {
-        const { path, data } = acked[i] as Acked
-        const response = await fetch(`${c.url(id)}/znodes${path}?raw`)
-        if (response.status !== 200 || (await response.text()) !== data) missing.push(path)
-      }
-    }
-    await Promise.all(Array.from({ length: 16 }, reader))
+    const missing = await missingOn(c.url(id), acked)
     expect(missing.slice(0, 5), `replica ${id} lacks ${missing.length} of ${acked.length} acknowledged writes`).toEqual([])
   }
   isBeating = false

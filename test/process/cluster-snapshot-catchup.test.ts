@@ -8,17 +8,12 @@
 // acknowledged while it was down (and after) is readable on it, and killed
 // once more it restarts from the snapshot it saved.
 import { afterAll, expect, it } from 'vitest'
-import { TestCluster } from '../support/cluster-process.ts'
+import { TestCluster, missingOn, type Acked } from '../support/cluster-process.ts'
 
 let cluster: TestCluster | null = null
 afterAll(async () => {
   await cluster?.stop()
 })
-
-interface Acked {
-  readonly path: string
-  readonly data: string
-}
 
 /** Writes `count` znodes through `urls` in turn, `parallel` at a time; answers the acknowledged ones. */
 async function writeMany(urls: readonly string[], prefix: string, count: number, parallel: number): Promise<Acked[]> {
@@ -80,11 +75,7 @@ it('a follower that missed compacted entries catches up by the leader snapshot, 
   expect(new Set(statuses.map((status) => status.znodes)).size).toBe(1)
 
   // Every acknowledged write is on the restarted follower, with its data.
-  const missing: string[] = []
-  for (const { path, data } of acked) {
-    const response = await fetch(`${cluster.url(behind)}/znodes${path}?raw`)
-    if (response.status !== 200 || (await response.text()) !== data) missing.push(path)
-  }
+  const missing = await missingOn(cluster.url(behind), acked)
   expect(missing.slice(0, 5), `replica ${behind} lacks ${missing.length} of ${acked.length} acknowledged writes`).toEqual([])
 
   // The installed snapshot was saved with the log after it: killed again, the follower restarts from its own disk.

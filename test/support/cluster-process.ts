@@ -169,3 +169,46 @@ export class TestCluster {
     await this.links?.close()
   }
 }
+
+/** A write a cluster acknowledged (201), with the data it wrote. */
+export interface Acked {
+  readonly path: string
+  readonly data: string
+}
+
+/**
+ * A client writing its own znodes (`${prefix}/c<client>-<i>`) one request at
+ * a time, through whichever replicas `targets()` names now, in turn, until
+ * told to stop; what was acknowledged goes to `acked`. No answer, or any
+ * other status, is not an acknowledgement.
+ */
+export async function writer(client: number, prefix: string, targets: () => readonly string[], acked: Acked[], isDone: () => boolean, timeoutMs: number): Promise<void> {
+  for (let i = 0; !isDone(); i++) {
+    const urls = targets()
+    const url = urls[(client + i) % urls.length] as string
+    const path = `${prefix}/c${client}-${i}`
+    const data = `v${client}-${i}`
+    try {
+      const response = await fetch(`${url}/znodes${path}`, { method: 'PUT', body: data, signal: AbortSignal.timeout(timeoutMs) })
+      await response.arrayBuffer()
+      if (response.status === 201) acked.push({ path, data })
+    } catch {
+      // the replica died under us, or the write's outcome is unknown: neither counts as acknowledged
+    }
+  }
+}
+
+/** The acknowledged writes a replica (at `url`) does not hold with their data, read `parallel` at a time. */
+export async function missingOn(url: string, acked: readonly Acked[], parallel = 16): Promise<string[]> {
+  const missing: string[] = []
+  let next = 0
+  const reader = async (): Promise<void> => {
+    for (let i = next++; i < acked.length; i = next++) {
+      const { path, data } = acked[i] as Acked
+      const response = await fetch(`${url}/znodes${path}?raw`)
+      if (response.status !== 200 || (await response.text()) !== data) missing.push(path)
+    }
+  }
+  await Promise.all(Array.from({ length: parallel }, reader))
+  return missing
+}

@@ -13,8 +13,8 @@
 //   and their states (digests) agree at every index, snapshots included.
 // - Read index: a ReadState's index is at least every commit index seen
 //   anywhere when the read was asked for (linearizability).
-import type { RaftCore, RaftEntry, ReadState, Snapshot } from '../../src/replication/core/index.ts'
-import { dataKey, describeData, type SimMachine, type SimStorage } from './raft-sim-storage.ts'
+import type { RaftCore, RaftEntry, ReadState, Ready, Snapshot } from '../../src/replication/core/index.ts'
+import { dataKey, decodeImage, describeData, type SimMachine, type SimStorage } from './raft-sim-storage.ts'
 
 export class SafetyViolation extends Error {
   constructor(message: string) {
@@ -197,4 +197,19 @@ export class SafetyChecker {
       this.#fail(`leader completeness: n${replica.id} (${who}) lacks ${record.index}, committed in term ${record.term}`)
     }
   }
+}
+
+/**
+ * Writes a Ready to the replica's simulated disk, as a driver persists it
+ * (its snapshot, then its entries with the hard state), and reports the
+ * write to the checker.
+ */
+export function persistReady(checker: SafetyChecker, replica: CheckedReplica, ready: Ready): void {
+  let snapshotChain = 0
+  if (ready.snapshot !== null) {
+    snapshotChain = decodeImage(ready.snapshot.chunks[0] as Uint8Array).chain
+    replica.storage.saveSnapshot(ready.snapshot, snapshotChain)
+  }
+  replica.storage.append(ready.entries, ready.hardState)
+  checker.onPersist(replica, ready.entries, ready.snapshot, snapshotChain)
 }

@@ -7,7 +7,7 @@
 import { assert } from '../../src/assert.ts'
 import { RaftCore, type CoreConfig, type HardState, type Message, type RaftEntry, type ReadState, type Ready } from '../../src/replication/core/index.ts'
 import { Prng } from './raft-sim-prng.ts'
-import { SafetyChecker, type CheckedReplica } from './raft-sim-checker.ts'
+import { SafetyChecker, persistReady, type CheckedReplica } from './raft-sim-checker.ts'
 import { SimMachine, SimStorage, decodeImage, describeData, encodeImage, simMembership, simNoop } from './raft-sim-storage.ts'
 
 export interface ClusterOptions {
@@ -149,13 +149,7 @@ export class Cluster {
 
   /** Persists a Ready, queues its messages, applies it, advances. */
   #handleReady(replica: ClusterReplica, ready: Ready): void {
-    let snapshotChain = 0
-    if (ready.snapshot !== null) {
-      snapshotChain = decodeImage(ready.snapshot.chunks[0] as Uint8Array).chain
-      replica.storage.saveSnapshot(ready.snapshot, snapshotChain)
-    }
-    replica.storage.append(ready.entries, ready.hardState)
-    this.checker.onPersist(replica, ready.entries, ready.snapshot, snapshotChain)
+    persistReady(this.checker, replica, ready)
     for (const message of ready.messages) this.queue.push(message)
     if (ready.snapshot !== null) {
       replica.machine.restore(decodeImage(ready.snapshot.chunks[0] as Uint8Array))

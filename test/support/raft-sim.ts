@@ -22,7 +22,7 @@
 // every voter within a bounded number of ticks.
 import { RaftCore, type CoreConfig, type Message, type RaftEntry, type Ready } from '../../src/replication/core/index.ts'
 import { Prng } from './raft-sim-prng.ts'
-import { SafetyChecker, SafetyViolation, type CheckedReplica } from './raft-sim-checker.ts'
+import { SafetyChecker, SafetyViolation, persistReady, type CheckedReplica } from './raft-sim-checker.ts'
 import {
   SimMachine,
   SimStorage,
@@ -325,13 +325,7 @@ export class RaftWorld {
     const core = replica.core as RaftCore
     replica.pending = null
     if (this.options.isDiskLying === true) replica.beforeLastWrite = replica.storage.clone()
-    let snapshotChain = 0
-    if (ready.snapshot !== null) {
-      snapshotChain = decodeImage(ready.snapshot.chunks[0] as Uint8Array).chain
-      replica.storage.saveSnapshot(ready.snapshot, snapshotChain)
-    }
-    replica.storage.append(ready.entries, ready.hardState)
-    this.checker.onPersist(replica, ready.entries, ready.snapshot, snapshotChain)
+    persistReady(this.checker, replica, ready)
     if (ready.soft?.role === 'leader') this.#count('leader elected')
     if (ready.soft !== null) this.#log(`n${replica.id} is ${ready.soft.role} of term ${ready.soft.term} (leader n${ready.soft.leader})`)
     for (const message of ready.messages) this.#send(message)
