@@ -172,8 +172,6 @@ export class Replica {
   #role: Role = 'follower'
   #leader = 0
   #term = 0
-  /** Members by id, as of the newest membership in the log (Raft uses it uncommitted). */
-  #members = new Map<number, Member>()
   /** Every replica that was a member since this replica started (addresses as of their newest membership). */
   readonly #known = new Map<number, Member>()
   /** Replicas being added, by id, until their membership entry is in the log. */
@@ -248,13 +246,13 @@ export class Replica {
     for (const listener of listeners) replica.#listeners.push(listener)
     replica.#snapshotZxid = snapshot?.meta.index ?? 0
     replica.#appliedTerm = snapshot?.meta.term ?? 0
-    replica.#setMembers(membersAtStart)
+    replica.#learnAddresses(membersAtStart)
     // The newest membership in the log decides who the peers are.
     const last = store.lastIndex()
     for (let lo = tree.zxid + 1; lo <= last; ) {
       for (const record of store.entries(lo, last + 1, 16 * 1024 * 1024)) {
         const members = safeMembershipOf(record.data)
-        if (members !== null) replica.#setMembers(members)
+        if (members !== null) replica.#learnAddresses(members)
         lo = record.index + 1
       }
     }
@@ -321,7 +319,7 @@ export class Replica {
    */
   async clusterStatus(timeoutMs: number): Promise<ReplicaReport[]> {
     const own = this.#report()
-    const others = [...this.#members.values()].filter((member) => member.id !== this.#options.replicaId)
+    const others = this.members().filter((member) => member.id !== this.#options.replicaId)
     const transport = this.#options.transport
     const reports = await Promise.all(
       others.map(async (member): Promise<ReplicaReport> => {
@@ -363,9 +361,18 @@ export class Replica {
     }
   }
 
-  /** The members as of the newest membership this replica holds. */
+  /**
+   * The members as of the newest membership in this replica's log, as the
+   * core holds it: a change that is truncated away (it never committed) is
+   * forgotten with it. Addresses come from every membership seen.
+   */
   members(): readonly Member[] {
-    return [...this.#members.values()]
+    const members: Member[] = []
+    for (const id of this.#core.voters()) {
+      const member = this.#known.get(id) ?? this.#pendingAddresses.get(id)
+      if (member !== undefined) members.push(member)
+    }
+    return members
   }
 
   /** The client URL this replica reports, once its port is bound (the configured port may be 0). */
@@ -493,14 +500,15 @@ export class Replica {
       await this.waitForApplied(zxid, this.#options.writeTimeoutMs)
       return { zxid, members: this.members() }
     }
-    const current = [...this.#members.values()]
+    const current = this.members()
+    const isMember = (id: number): boolean => current.some((member) => member.id === id)
     let next: Member[]
     if ('add' in change) {
-      if (this.#members.has(change.add.id)) throw new HerdError('NodeExists', `replica ${change.add.id} is a member already`)
+      if (isMember(change.add.id)) throw new HerdError('NodeExists', `replica ${change.add.id} is a member already`)
       next = [...current, change.add]
       this.#pendingAddresses.set(change.add.id, change.add)
     } else {
-      if (!this.#members.has(change.remove)) throw new HerdError('NoNode', `replica ${change.remove} is not a member`)
+      if (!isMember(change.remove)) throw new HerdError('NoNode', `replica ${change.remove} is not a member`)
       if (current.length === 1) throw new HerdError('BadArguments', 'the last voter cannot be removed')
       next = current.filter((member) => member.id !== change.remove)
     }
@@ -785,7 +793,7 @@ export class Replica {
     const { store } = this.#options
     for (const entry of ready.entries) {
       const members = safeMembershipOf(entry.data)
-      if (members !== null) this.#setMembers(members)
+      if (members !== null) this.#learnAddresses(members)
     }
     const hard = ready.hardState
     // Only entries, a new term or a new vote must reach the disk before the
@@ -812,7 +820,7 @@ export class Replica {
     const members = decodeMembers(snapshot.meta.extra)
     if (members !== null) {
       this.#appliedMembers = members
-      this.#setMembers(members)
+      this.#learnAddresses(members)
     }
     // Writes waiting at indexes the snapshot covers cannot be told their result.
     for (const [index, awaiting] of this.#awaiting) {
@@ -878,8 +886,8 @@ export class Replica {
     for (const listener of this.#roleListeners) listener(change)
   }
 
-  #setMembers(members: readonly Member[]): void {
-    this.#members = new Map(members.map((member) => [member.id, member]))
+  /** Learns the addresses of a membership seen in the log or a snapshot; who is a member is the core's to say. */
+  #learnAddresses(members: readonly Member[]): void {
     for (const member of members) {
       this.#pendingAddresses.delete(member.id)
       this.#known.set(member.id, member)
@@ -893,7 +901,7 @@ export class Replica {
 
   #encodeMembership(voters: readonly number[]): Uint8Array {
     const members = voters.map((id) => {
-      const member = this.#members.get(id) ?? this.#pendingAddresses.get(id)
+      const member = this.#known.get(id) ?? this.#pendingAddresses.get(id)
       assert(member !== undefined, `no address for replica ${id}`)
       return member
     })

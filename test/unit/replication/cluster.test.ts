@@ -192,6 +192,31 @@ describe('a cluster of three in one process', () => {
     expect(first.isLeader).toBe(false)
   })
 
+  it('forgets a membership change that never committed once the new leader truncates it away', async () => {
+    const replicas = [1, 2, 3].map((id) => start(id))
+    const first = await until('a leader', () => leaderOf(replicas))
+    await submit(first, put('/before'))
+    const firstId = first.status().id
+    // Cut off, the leader appends the change but cannot commit it.
+    network.down.add(firstId)
+    const change = changeMembership(first, { add: { id: 4, host: '127.0.0.1', port: 9004 } }).then(
+      () => 'committed',
+      () => 'refused',
+    )
+    await until('the change in the old leader\'s log', () => (first.members().length === 4 ? true : undefined))
+    const survivors = replicas.filter((replica) => replica !== first)
+    const second = await until('a new leader', () => {
+      const leader = leaderOf(survivors)
+      return leader !== undefined && leader.term > first.term ? leader : undefined
+    })
+    const after = await submit(second, put('/after'))
+    network.down.delete(firstId)
+    await first.waitForApplied(after.zxid, 5000)
+    expect(await change).toBe('refused')
+    for (const replica of replicas) expect(replica.members().map((member) => member.id)).toEqual([1, 2, 3])
+    expect(first.tree.digest()).toBe(second.tree.digest())
+  })
+
   it('refuses malformed and misaddressed consensus messages without stepping them', async () => {
     const replica = start(1)
     expect(() => replica.receive(2, { not: 'an array' })).toThrow(HerdError)
