@@ -238,7 +238,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** This replica's view of the cluster */
+        /**
+         * This replica's view of the cluster
+         * @description This replica's own figures, and under `replicas` every member's as it
+         *     reports itself (each asked over the peer port, for up to a second; one
+         *     that does not answer is `unreachable`). With `local`, nobody else is
+         *     asked: `replicas` holds this replica alone, and the answer comes at
+         *     once even while peers are down or cut off (for probes and monitors
+         *     that poll every replica).
+         */
         get: operations["clusterStatus"];
         put?: never;
         post?: never;
@@ -1299,7 +1307,10 @@ export interface operations {
     };
     clusterStatus: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Answer with this replica's own figures only, without asking the other members. */
+                local?: components["schemas"]["Flag"];
+            };
             header?: never;
             path?: never;
             cookie?: never;

@@ -4,13 +4,13 @@ import type { ApiDeps } from './deps.ts'
 import type { HttpRequest, Reply } from './http.ts'
 import { json } from './reply.ts'
 import { HerdError } from '../errors.ts'
-import { integer, jsonInteger, jsonObject, jsonString, parseQuery, readJson } from './request.ts'
+import { flag, integer, jsonInteger, jsonObject, jsonString, parseQuery, readJson } from './request.ts'
 
 /** How long GET /cluster waits for each other replica to report itself. */
 const peerStatusTimeoutMs = 1000
 
 export async function clusterStatus(req: HttpRequest, deps: ApiDeps): Promise<Reply> {
-  parseQuery(req.target.search, [])
+  const query = parseQuery(req.target.search, ['local'])
   const { replica } = deps
   // This replica's figures are taken together, before the others are asked:
   // the digest must be the one at appliedZxid.
@@ -26,7 +26,9 @@ export async function clusterStatus(req: HttpRequest, deps: ApiDeps): Promise<Re
     znodes: replica.tree.znodeCount,
     sessions: replica.tree.sessionCount,
   }
-  const replicas = await replica.clusterStatus(peerStatusTimeoutMs)
+  const replicas = flag(query, 'local')
+    ? [{ id: own.id, clientUrl: status.clientUrl, role: own.role, term: own.term, commitZxid: own.commitZxid, appliedZxid: own.appliedZxid, lag: Math.max(0, own.commitZxid - own.appliedZxid), digest: own.digest }]
+    : await replica.clusterStatus(peerStatusTimeoutMs)
   return json(deps, 200, { ...own, replicas })
 }
 

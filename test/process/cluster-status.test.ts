@@ -77,3 +77,24 @@ it('shows a stopped replica as unreachable', async () => {
   // The other two still commit.
   expect((await fetch(`${cluster.url(leader)}/znodes/after-stop`, { method: 'PUT', body: 'x' })).status).toBe(201)
 })
+
+it('answers ?local with its own figures alone, at once, while a peer does not answer', async () => {
+  const paused = cluster.ids.find((id) => id !== leader && cluster.nodes.get(id)?.child.exitCode === null) as number
+  const child = cluster.nodes.get(paused)?.child
+  child?.kill('SIGSTOP')
+  try {
+    const startedMs = performance.now()
+    const response = await fetch(`${cluster.url(leader)}/cluster?local`)
+    const elapsedMs = performance.now() - startedMs
+    const body = (await response.json()) as { id: number; role: string; appliedZxid: number; digest: string; replicas: Report[] }
+    expect(response.status).toBe(200)
+    expect(body.replicas).toEqual([{ id: leader, clientUrl: cluster.url(leader), role: 'leader', term: expect.any(Number), commitZxid: expect.any(Number), appliedZxid: body.appliedZxid, lag: expect.any(Number), digest: body.digest }])
+    // The full answer waits up to a second for the paused peer; ?local asks nobody.
+    expect(elapsedMs).toBeLessThan(900)
+    const full = (await (await fetch(`${cluster.url(leader)}/cluster`)).json()) as { replicas: Report[] }
+    expect(full.replicas.find((report) => report.id === paused)?.role).toBe('unreachable')
+    expect((await fetch(`${cluster.url(leader)}/cluster?local=maybe`)).status).toBe(400)
+  } finally {
+    child?.kill('SIGCONT')
+  }
+})

@@ -128,11 +128,12 @@ export class TestCluster {
   /**
    * GET /cluster of replica `id`, or null when it does not answer in time.
    * The replica asks every other member for its report (for up to 1 s each,
-   * src/api/cluster.ts), so the default allows for peers cut off or down.
+   * src/api/cluster.ts), so the default allows for peers cut off or down;
+   * with `local` it asks nobody else and answers at once.
    */
-  async status(id: number, timeoutMs = 3000): Promise<ClusterStatusBody | null> {
+  async status(id: number, timeoutMs = 3000, local = false): Promise<ClusterStatusBody | null> {
     try {
-      const response = await fetch(`${this.url(id)}/cluster`, { signal: AbortSignal.timeout(timeoutMs) })
+      const response = await fetch(`${this.url(id)}/cluster${local ? '?local' : ''}`, { signal: AbortSignal.timeout(timeoutMs) })
       return response.status === 200 ? ((await response.json()) as ClusterStatusBody) : null
     } catch {
       return null
