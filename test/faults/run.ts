@@ -1,0 +1,203 @@
+// herd's fault-injection suite (RELIABILITY.md, "Test plan"): real replica
+// processes on loopback, every peer link through a fault proxy, clients
+// recording a history while a nemesis kills, pauses and partitions replicas,
+// then checkers: linearizable (WGL per znode), no acknowledged write lost,
+// at most one leader per term, replicas converged.
+//
+//   npm run test:faults                       the CI tier
+//   npm run test:faults -- --scenario kill-leader --seed 7 --time 30
+//   npm run test:faults -- --all --time 600   every scenario, longer
+//
+// Every run prints its seed; the same seed replays the same nemesis schedule
+// and client choices (process scheduling still varies). A failing scenario
+// keeps its history and node logs in the report directory.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { Prng } from '../support/raft-sim-prng.ts'
+import { TestCluster, missingOn, writer, type Acked } from '../support/cluster-process.ts'
+import { checkLinearizability, formatReport } from './lib/linearizability.ts'
+import { History, registerClient, type RegisterWorkload } from './lib/register-client.ts'
+import { Observer } from './lib/observer.ts'
+import { scenarios, type Scenario } from './scenarios.ts'
+
+const ciTier = ['baseline', 'kill-leader', 'kill-all', 'isolate-leader', 'minority-partition', 'pause-leader', 'flaky-links']
+
+interface Verdict {
+  readonly scenario: string
+  readonly seed: number
+  readonly passed: boolean
+  readonly operations: number
+  readonly okOperations: number
+  readonly unknownOperations: number
+  readonly ackedCreates: number
+  readonly lost: number
+  readonly linearizable: string
+  readonly leaderConflicts: number
+  readonly newLeaderMs: number[]
+  readonly failures: string[]
+  readonly seconds: number
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      scenario: { type: 'string', multiple: true },
+      all: { type: 'boolean', default: false },
+      seed: { type: 'string' },
+      time: { type: 'string' },
+      out: { type: 'string' },
+    },
+  })
+  const names = values.all ? Object.keys(scenarios) : (values.scenario ?? ciTier)
+  for (const name of names) if (!(name in scenarios)) throw new Error(`unknown scenario ${name}; known: ${Object.keys(scenarios).join(', ')}`)
+  const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31)
+  const seconds = values.time !== undefined ? Number(values.time) / names.length : 20
+  const out = values.out ?? join(tmpdir(), `herd-faults-${Date.now()}`)
+  mkdirSync(out, { recursive: true })
+  console.log(`herd fault suite: seed ${seed}, ${names.length} scenarios, ${seconds.toFixed(0)} s of faults each, report in ${out}`)
+
+  const verdicts: Verdict[] = []
+  for (const [i, name] of names.entries()) {
+    const verdict = await runScenario(scenarios[name] as Scenario, name, seed + i, seconds, out)
+    verdicts.push(verdict)
+    console.log(`${verdict.passed ? 'PASS' : 'FAIL'} ${name} (seed ${verdict.seed}): ${summary(verdict)}`)
+    for (const failure of verdict.failures) console.log(`     ${failure}`)
+  }
+  writeFileSync(join(out, 'report.json'), JSON.stringify(verdicts, null, 2))
+  console.log('')
+  console.log(table(verdicts))
+  const failed = verdicts.filter((verdict) => !verdict.passed)
+  if (failed.length > 0) {
+    console.log(`\n${failed.length} scenario(s) failed; replay with --scenario <name> --seed <seed>; histories and logs in ${out}`)
+    process.exitCode = 1
+  }
+}
+
+async function runScenario(scenario: Scenario, name: string, seed: number, seconds: number, out: string): Promise<Verdict> {
+  const startedMs = performance.now()
+  const random = new Prng(seed)
+  const size = scenario.size ?? 3
+  const cluster = await TestCluster.start({ size, proxied: true, seed, args: scenario.args ?? [] })
+  const failures: string[] = []
+  const history = new History()
+  const acked: Acked[] = []
+  const observer = new Observer(cluster)
+  let newLeaderMs: number[] = []
+  let linearizable = 'not checked'
+  try {
+    await cluster.leader()
+    const first = cluster.url(1)
+    for (const root of ['/w1', '/w2']) await fetch(`${first}/znodes${root}`, { method: 'PUT' })
+    await cluster.converged()
+    observer.start()
+
+    const live = new Set(cluster.ids)
+    const targets = (): string[] => [...live].map((id) => cluster.url(id))
+    let isDone = false
+    const workload: RegisterWorkload = { root: '/w1', keys: 3, opsPerKeySet: 300, requestTimeoutMs: 4000, resolveMs: 15_000 }
+    const clients = [
+      ...Array.from({ length: 5 }, (_, c) => registerClient(history, workload, random.fork(), targets, () => isDone)),
+      ...Array.from({ length: 2 }, (_, c) => writer(c, '/w2', targets, acked, () => isDone, 4000)),
+    ]
+
+    const nemesis = await scenario.run({ cluster, random: random.fork(), observer, live, seconds })
+    newLeaderMs = nemesis.newLeaderMs
+    failures.push(...nemesis.failures)
+
+    // Heal everything, bring every replica back, let the clients see a healthy cluster for a moment.
+    cluster.links?.heal()
+    for (const id of cluster.ids) {
+      if (!live.has(id)) {
+        await cluster.startReplica(id)
+        live.add(id)
+      }
+    }
+    await cluster.leader(cluster.ids, 15_000)
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    isDone = true
+    await Promise.all(clients)
+
+    const statuses = await cluster.converged(cluster.ids, 20_000)
+    if (new Set(statuses.map((status) => status.digest)).size !== 1) failures.push(`digests differ at zxid ${statuses[0]?.appliedZxid}: ${statuses.map((s) => s.digest).join(' ')}`)
+
+    // Final linearizable reads of every key, so a lost write shows as a read that no order explains.
+    await finalReads(history, cluster.url(cluster.ids[0] as number))
+    for (const id of cluster.ids) {
+      const missing = await missingOn(cluster.url(id), acked)
+      if (missing.length > 0) failures.push(`replica ${id} lacks ${missing.length} acknowledged creates, e.g. ${missing.slice(0, 3).join(', ')}`)
+    }
+    const elections = await observer.stop()
+    for (const conflict of elections.conflicts) failures.push(`term ${conflict.term} had leaders ${conflict.leaders.join(' and ')}`)
+
+    // Bounded so that a pathological component ends as 'unknown' (a failure), not out of memory.
+    const result = checkLinearizability(history.operations, { searchMsMax: 20_000, memoEntriesMax: 200_000 })
+    linearizable = result.verdict
+    if (result.verdict !== 'ok') failures.push(`history is ${result.verdict}:\n${formatReport(result, history.operations)}`)
+    if (history.operations.filter((operation) => operation.outcome === 'ok').length === 0) failures.push('no operation succeeded')
+    if (acked.length === 0) failures.push('no create was acknowledged')
+  } catch (error) {
+    failures.push(`the run broke off: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+  } finally {
+    await observer.stop().catch(() => undefined)
+    if (failures.length > 0) {
+      const dir = join(out, `${name}-${seed}`)
+      mkdirSync(dir, { recursive: true })
+      writeFileSync(join(dir, 'history.jsonl'), history.operations.map((operation) => JSON.stringify(operation)).join('\n'))
+      for (const [id, node] of cluster.nodes) writeFileSync(join(dir, `replica-${id}.log`), node.output())
+    }
+    await cluster.stop()
+  }
+  const operations = history.operations
+  return {
+    scenario: name,
+    seed,
+    passed: failures.length === 0,
+    operations: operations.length,
+    okOperations: operations.filter((operation) => operation.outcome === 'ok').length,
+    unknownOperations: operations.filter((operation) => operation.outcome === 'unknown').length,
+    ackedCreates: acked.length,
+    lost: failures.filter((failure) => failure.includes('lacks')).length,
+    linearizable,
+    leaderConflicts: failures.filter((failure) => failure.startsWith('term ')).length,
+    newLeaderMs,
+    failures,
+    seconds: Math.round((performance.now() - startedMs) / 1000),
+  }
+}
+
+/** One linearizable read of every key the clients touched, by a client of its own, recorded like theirs. */
+async function finalReads(history: History, url: string): Promise<void> {
+  const paths = [...new Set(history.operations.map((operation) => operation.path))]
+  const client = history.newClient()
+  for (const path of paths) {
+    const invokeMs = performance.now()
+    const response = await fetch(`${url}/znodes${path}?linearizable`, { signal: AbortSignal.timeout(10_000) })
+    const body = (await response.json()) as { data?: string; stat?: { version?: number }; code?: string }
+    const completeMs = performance.now()
+    if (response.status === 404 && body.code === 'NoNode') {
+      history.record({ client, path, input: { kind: 'read' }, invokeMs, completeMs, outcome: 'ok', output: { exists: false } })
+    } else if (response.status === 200) {
+      history.record({ client, path, input: { kind: 'read' }, invokeMs, completeMs, outcome: 'ok', output: { exists: true, data: String(body.data), version: body.stat?.version as number } })
+    } else {
+      throw new Error(`the final read of ${path} answered ${response.status}`)
+    }
+  }
+}
+
+function summary(verdict: Verdict): string {
+  const leader = verdict.newLeaderMs.length > 0 ? `, new leader in ${verdict.newLeaderMs.map((ms) => ms.toFixed(0)).join('/')} ms` : ''
+  return `${verdict.operations} ops (${verdict.okOperations} ok, ${verdict.unknownOperations} unknown), ${verdict.ackedCreates} acked creates, linearizable: ${verdict.linearizable}${leader}, ${verdict.seconds} s`
+}
+
+function table(verdicts: readonly Verdict[]): string {
+  const rows = [
+    ['scenario', 'seed', 'verdict', 'ops', 'unknown', 'acked creates', 'lost', 'linearizable', 'new leader (ms)'],
+    ...verdicts.map((v) => [v.scenario, String(v.seed), v.passed ? 'pass' : 'FAIL', String(v.operations), String(v.unknownOperations), String(v.ackedCreates), String(v.lost), v.linearizable, v.newLeaderMs.map((ms) => ms.toFixed(0)).join(' ') || '-']),
+  ]
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
+  return rows.map((row) => `| ${row.map((cell, column) => cell.padEnd(widths[column]!)).join(' | ')} |`).join('\n')
+}
+
+await main()
