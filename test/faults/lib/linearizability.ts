@@ -12,7 +12,12 @@
 //   yet linearized, and never explore the same (set of linearized operations,
 //   model state) twice.
 // - An operation with an unknown outcome has its return at +infinity: it may
-//   take effect anywhere after its call, or never.
+//   take effect anywhere after its call, or never. Such operations are what
+//   makes the search expensive, so it leans on data being unique per write:
+//   values nobody read are forgotten, unknown operations with equal inputs
+//   are counted rather than told apart, and a move that leaves a read's value
+//   unreachable is cut at once. Reads that no order can explain (the usual
+//   lost write) are found before searching at all.
 // - Everything has a limit: a path whose search runs out of time or memo
 //   space gets 'unknown', which callers count as a failure.
 // - A cheap zxid check runs beside the search: acknowledged writes get unique
@@ -85,7 +90,7 @@ const stepsPerClockCheck = 4096
 export function checkLinearizability(history: readonly Operation[], options: CheckOptions = {}): CheckResult {
   history.forEach(assertWellFormed)
   const limits = { ...checkLimitsDefault, ...options }
-  const paths = [...groupByPath(history)].map(([path, ops]) => checkPath(path, ops, options.initial?.get(path) ?? null, limits))
+  const paths = [...Map.groupBy(history, (op) => op.path)].map(([path, ops]) => checkPath(path, ops, options.initial?.get(path) ?? null, limits))
   const zxidViolations = checkZxids(history)
   return { verdict: overallVerdict(paths, zxidViolations), paths, zxidViolations }
 }
@@ -102,16 +107,6 @@ function assertWellFormed(op: Operation): void {
   if (fault !== null) throw new Error(`history: operation ${op.id}: ${fault}`)
 }
 
-function groupByPath(history: readonly Operation[]): Map<string, Operation[]> {
-  const byPath = new Map<string, Operation[]>()
-  for (const op of history) {
-    const ops = byPath.get(op.path)
-    if (ops === undefined) byPath.set(op.path, [op])
-    else ops.push(op)
-  }
-  return byPath
-}
-
 function overallVerdict(paths: readonly PathResult[], zxidViolations: readonly ZxidViolation[]): Verdict {
   if (zxidViolations.length > 0 || paths.some((path) => path.verdict === 'illegal')) return 'illegal'
   return paths.some((path) => path.verdict === 'unknown') ? 'unknown' : 'ok'
@@ -121,6 +116,8 @@ interface Limits {
   readonly searchMsMax: number
   readonly memoEntriesMax: number
 }
+
+type IllegalOutcome = Omit<Extract<PathResult, { verdict: 'illegal' }>, keyof PathSummary>
 
 function checkPath(path: string, pathOps: readonly Operation[], initial: ZnodeState, limits: Limits): PathResult {
   const startMs = performance.now()
@@ -140,10 +137,6 @@ function replay(prefix: readonly number[], ops: readonly Operation[], initial: Z
     return next
   }, initial)
 }
-
-// ------------------------------------------------------------ the search
-
-type IllegalOutcome = Omit<Extract<PathResult, { verdict: 'illegal' }>, keyof PathSummary>
 
 // ------------------------------------------------------------ reads no order explains
 
@@ -213,6 +206,8 @@ class AcknowledgedChanges {
   }
 }
 
+// ------------------------------------------------------------ the search
+
 type SearchOutcome = { readonly verdict: 'ok' } | { readonly verdict: 'unknown'; readonly limit: 'searchMsMax' | 'memoEntriesMax' } | IllegalOutcome
 
 /**
@@ -278,7 +273,7 @@ class PathSearch {
     this.#list = new EntryList(this.#definite)
     this.#linearized = new OpSet(this.#definite.length)
     this.#applied = new OpSet(this.#unknown.length)
-    this.#appliedPerClass = new Uint32Array(Math.max(0, ...this.#classOf) + 1)
+    this.#appliedPerClass = new Uint32Array(this.#classOf.reduce((max, id) => Math.max(max, id), -1) + 1)
     this.#memo = new Memo(this.#linearized.wordCount, this.#appliedPerClass.length)
     this.#owed = new OwedReads(ops)
     this.#state = initial
@@ -378,6 +373,8 @@ class PathSearch {
    * would have stopped.
    */
   #recordDeadEnd(index: number): void {
+    // Cheap test first: dead ends are as common as steps, and most are shallower.
+    if (this.#deepest !== null && this.#stack.length + 1 <= this.#deepest.longestPrefix.length) return
     const prefix = this.#stack.map((frame) => frame.op.id)
     const stuck = this.#definite[index] as Operation
     const stranded = this.#strandedRead({ isUnknown: false, index, op: stuck })
@@ -402,9 +399,10 @@ class PathSearch {
     this.#mark(move, true)
     const isStranded = this.#owed.isStranded(this.#state, next)
     this.#mark(move, false)
+    if (!isStranded) return undefined
     const value = this.#state.data
     const read = this.#definite.find((op, index) => !this.#linearized.has(index) && readValueOf(op) === value)
-    return isStranded && read !== undefined ? { read, state: next } : undefined
+    return read === undefined ? undefined : { read, state: next }
   }
 }
 
