@@ -78,7 +78,7 @@ export interface CheckOptions {
   readonly initial?: ReadonlyMap<string, ZnodeState>
   /** Wall-clock time the search may spend on one path. */
   readonly searchMsMax?: number
-  /** Memo entries one path's search may keep; bounds its memory. */
+  /** Memo entries one path's search may keep; bounds its memory (a million take a few hundred MB at 2,000 operations). */
   readonly memoEntriesMax?: number
 }
 
@@ -267,14 +267,15 @@ class PathSearch {
   #deepest: IllegalOutcome | null = null
 
   constructor(ops: readonly Operation[], initial: ZnodeState) {
-    this.#definite = ops.filter((op) => op.outcome !== 'unknown')
+    // In invocation order, which keeps linearized sets compact in the memo.
+    this.#definite = ops.filter((op) => op.outcome !== 'unknown').toSorted((a, b) => a.invokeMs - b.invokeMs)
     this.#unknown = ops.filter((op) => op.outcome === 'unknown').toSorted((a, b) => a.invokeMs - b.invokeMs)
     this.#classOf = classesOf(this.#unknown)
     this.#list = new EntryList(this.#definite)
     this.#linearized = new OpSet(this.#definite.length)
     this.#applied = new OpSet(this.#unknown.length)
     this.#appliedPerClass = new Uint32Array(this.#classOf.reduce((max, id) => Math.max(max, id), -1) + 1)
-    this.#memo = new Memo(this.#linearized.wordCount, this.#appliedPerClass.length)
+    this.#memo = new Memo()
     this.#owed = new OwedReads(ops)
     this.#state = initial
   }
@@ -580,10 +581,6 @@ class OpSet {
     for (let i = 0; i < size; i++) this.#keys[i] = random()
   }
 
-  get wordCount(): number {
-    return this.words.length
-  }
-
   has(index: number): boolean {
     return (((this.words[index >>> 5] as number) >>> (index & 31)) & 1) === 1
   }
@@ -625,30 +622,30 @@ class StateIds {
 /**
  * Lowe's memo of configurations already explored, a configuration being the
  * definite operations linearized, how many unknown ones of each class are
- * applied, and the state. One configuration covers another with the same
- * definite operations and state and no fewer unknown operations applied in
- * any class: whatever the second can still do, the first can too (it may
- * apply the extra ones later, or never). A configuration covered by one seen
- * already is not explored again, which keeps the search from trying every
- * subset of unknown writes that a later delete has made indistinguishable.
+ * applied, and the state. A configuration covers another that has the same
+ * definite operations and state when it has applied no more unknown
+ * operations of any class: whatever the other can still do, it can too (it
+ * may apply the extra ones later, or never). A configuration covered by one
+ * seen already is not explored again, which keeps the search from trying
+ * every subset of unknown writes that a later delete has made
+ * indistinguishable.
  *
- * Slots are copied into one growing arena rather than kept as a typed array
- * each, which would cost more in object overhead than in bits. Buckets are
- * chained by the hash of (definite operations, state).
+ * Definite operations are numbered in invocation order, so a linearized set
+ * is all ones up to near the frontier and all zeros after it; classes too are
+ * numbered in invocation order, so the counts of later ones are mostly zero.
+ * A slot keeps only what lies between: the index of the first word that is
+ * not full, the number of words kept, those words, the number of counts
+ * kept, those counts. Slots share one growing arena, which costs far less
+ * than a typed array each. Buckets are chained by the hash of (definite
+ * operations, state).
  */
 class Memo {
-  readonly #definiteWords: number
-  readonly #slotWords: number
-  #arena: Uint32Array
+  #arena = new Uint32Array(1 << 16)
+  #arenaUsed = 0
+  readonly #offsets: number[] = []
   readonly #stateIds: number[] = []
   readonly #chain: number[] = []
   readonly #buckets = new Map<number, number>()
-
-  constructor(definiteWords: number, classCount: number) {
-    this.#definiteWords = definiteWords
-    this.#slotWords = definiteWords + classCount
-    this.#arena = new Uint32Array(this.#slotWords * 1024)
-  }
 
   get size(): number {
     return this.#stateIds.length
@@ -658,38 +655,62 @@ class Memo {
   remember(definite: OpSet, appliedPerClass: Uint32Array, stateId: number): boolean {
     const hash = (definite.hash ^ Math.imul(stateId + 1, 0x9e3779b1)) >>> 0
     const first = this.#buckets.get(hash) ?? none
+    const [low, high] = significantWords(definite.words)
+    const counts = appliedPerClass.subarray(0, lengthWithoutTrailingZeros(appliedPerClass))
     for (let slot = first; slot !== none; slot = this.#chain[slot] as number) {
-      if (this.#stateIds[slot] === stateId && this.#covers(slot, definite.words, appliedPerClass)) return false
+      if (this.#stateIds[slot] === stateId && this.#covers(slot, definite.words, low, high, appliedPerClass)) return false
     }
-    const slot = this.size
-    this.#grow(slot + 1)
-    this.#arena.set(definite.words, slot * this.#slotWords)
-    this.#arena.set(appliedPerClass, slot * this.#slotWords + this.#definiteWords)
+    this.#offsets.push(this.#append(definite.words.subarray(low, high), low, counts))
     this.#stateIds.push(stateId)
     this.#chain.push(first)
-    this.#buckets.set(hash, slot)
+    this.#buckets.set(hash, this.size - 1)
     return true
   }
 
-  /** The same definite operations, and in no class more unknown ones applied. */
-  #covers(slot: number, definite: Uint32Array, appliedPerClass: Uint32Array): boolean {
-    const offset = slot * this.#slotWords
-    for (let i = 0; i < this.#definiteWords; i++) {
-      if (this.#arena[offset + i] !== definite[i]) return false
+  #covers(slot: number, words: Uint32Array, low: number, high: number, appliedPerClass: Uint32Array): boolean {
+    const offset = this.#offsets[slot] as number
+    if (this.#arena[offset] !== low || this.#arena[offset + 1] !== high - low) return false
+    for (let i = low; i < high; i++) {
+      if (this.#arena[offset + 2 + i - low] !== words[i]) return false
     }
-    const countsOffset = offset + this.#definiteWords
-    for (let i = 0; i < appliedPerClass.length; i++) {
-      if ((this.#arena[countsOffset + i] as number) > (appliedPerClass[i] as number)) return false
+    // Counts not kept are zero, and zero is no more than any count.
+    const countsAt = offset + 2 + high - low
+    const countsKept = this.#arena[countsAt] as number
+    for (let i = 0; i < countsKept; i++) {
+      if ((this.#arena[countsAt + 1 + i] as number) > (appliedPerClass[i] as number)) return false
     }
     return true
   }
 
-  #grow(slots: number): void {
-    if (slots * this.#slotWords <= this.#arena.length) return
-    const larger = new Uint32Array(this.#arena.length * 2)
-    larger.set(this.#arena)
-    this.#arena = larger
+  /** Copies a slot to the end of the arena; answers where it starts. */
+  #append(words: Uint32Array, low: number, counts: Uint32Array): number {
+    const offset = this.#arenaUsed
+    const length = 3 + words.length + counts.length
+    if (offset + length > this.#arena.length) {
+      const larger = new Uint32Array(Math.max(offset + length, Math.ceil(this.#arena.length * 1.5)))
+      larger.set(this.#arena)
+      this.#arena = larger
+    }
+    this.#arena.set([low, words.length], offset)
+    this.#arena.set(words, offset + 2)
+    this.#arena[offset + 2 + words.length] = counts.length
+    this.#arena.set(counts, offset + 3 + words.length)
+    this.#arenaUsed += length
+    return offset
   }
+}
+
+/** The range of a bitset's words less the full ones it starts with and the empty ones it ends with. */
+function significantWords(words: Uint32Array): readonly [low: number, high: number] {
+  let low = 0
+  while (low < words.length && words[low] === 0xffffffff) low++
+  return [low, lengthWithoutTrailingZeros(words)]
+}
+
+function lengthWithoutTrailingZeros(values: Uint32Array): number {
+  let length = values.length
+  while (length > 0 && values[length - 1] === 0) length--
+  return length
 }
 
 // ------------------------------------------------------------ zxids

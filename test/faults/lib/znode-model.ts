@@ -72,7 +72,7 @@ export function forgetUnreadData(ops: readonly Operation[]): Operation[] {
 
 /** A canonical text for an input, equal for operations that do the same thing. */
 export function encodeInput(input: ZnodeInput): string {
-  return `${input.kind}|${'data' in input ? input.data : ''}|${'version' in input ? input.version : ''}`
+  return JSON.stringify([input.kind, 'data' in input ? input.data : null, 'version' in input ? input.version : null])
 }
 
 /** A canonical text for a state, for the search's memo. */
@@ -80,6 +80,7 @@ export function encodeState(state: ZnodeState): string {
   return state === null ? '-' : `${state.version}:${state.data}`
 }
 
+/** A state as the report shows it. */
 export function describeState(state: ZnodeState): string {
   if (state === null) return 'absent'
   return `${state.data === unreadData ? 'data no read returned' : JSON.stringify(state.data)} at version ${state.version}`
