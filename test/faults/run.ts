@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util'
 import { Prng } from '../support/raft-sim-prng.ts'
 import { TestCluster, missingOn, writer, type Acked } from '../support/cluster-process.ts'
 import { checkLinearizability, formatReport } from './lib/linearizability.ts'
-import { History, registerClient, type RegisterWorkload } from './lib/register-client.ts'
+import { History, perform, registerClient, type RegisterWorkload } from './lib/register-client.ts'
 import { Observer } from './lib/observer.ts'
 import { scenarios, type Scenario } from './scenarios.ts'
 
@@ -173,16 +173,10 @@ async function finalReads(history: History, url: string): Promise<void> {
   const client = history.newClient()
   for (const path of paths) {
     const invokeMs = performance.now()
-    const response = await fetch(`${url}/znodes${path}?linearizable`, { signal: AbortSignal.timeout(10_000) })
-    const body = (await response.json()) as { data?: string; stat?: { version?: number }; code?: string }
+    const answer = await perform(url, path, { kind: 'read' }, '', 10_000)
     const completeMs = performance.now()
-    if (response.status === 404 && body.code === 'NoNode') {
-      history.record({ client, path, input: { kind: 'read' }, invokeMs, completeMs, outcome: 'ok', output: { exists: false } })
-    } else if (response.status === 200) {
-      history.record({ client, path, input: { kind: 'read' }, invokeMs, completeMs, outcome: 'ok', output: { exists: true, data: String(body.data), version: body.stat?.version as number } })
-    } else {
-      throw new Error(`the final read of ${path} answered ${response.status}`)
-    }
+    if (answer.outcome !== 'ok') throw new Error(`the final read of ${path} did not answer (${answer.outcome}${answer.code !== undefined ? ` ${answer.code}` : ''})`)
+    history.record({ client, path, input: { kind: 'read' }, invokeMs, completeMs, ...answer })
   }
 }
 

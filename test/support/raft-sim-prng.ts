@@ -2,7 +2,8 @@
 // sfc32 (Chris Doty-Humphrey's small fast counter), seeded through splitmix32
 // so that nearby seeds give unrelated streams.
 
-function splitmix32(state: number): () => number {
+/** A stream of 32-bit values from one seed (splitmix32); also the fault checker's Zobrist keys. */
+export function splitmix32(state: number): () => number {
   let s = state >>> 0
   return () => {
     s = (s + 0x9e3779b9) >>> 0

@@ -24,6 +24,7 @@
 //   zxids that increase in real-time order.
 import type { Operation, ZnodeInput } from './history.ts'
 import { describeState, encodeInput, encodeState, forgetUnreadData, isInformative, stepZnode, type ZnodeState } from './znode-model.ts'
+import { splitmix32 } from '../../support/raft-sim-prng.ts'
 
 export type { ZnodeState } from './znode-model.ts'
 
@@ -589,18 +590,6 @@ class OpSet {
   toggle(index: number): void {
     this.words[index >>> 5] = ((this.words[index >>> 5] as number) ^ (1 << (index & 31))) >>> 0
     this.hash = (this.hash ^ (this.#keys[index] as number)) >>> 0
-  }
-}
-
-/** A deterministic stream of 32-bit values, for the Zobrist keys (splitmix32). */
-function splitmix32(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x9e3779b9) >>> 0
-    let z = s
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0
-    return (z ^ (z >>> 16)) >>> 0
   }
 }
 

@@ -114,7 +114,8 @@ interface ResponseBody {
   readonly stat?: { readonly version?: unknown }
 }
 
-async function perform(url: string, path: string, input: ZnodeInput, idempotencyKey: string, timeoutMs: number): Promise<Answer> {
+/** One request for `input`, and what it tells: ok with the output, a definite failure with its code, or unknown. */
+export async function perform(url: string, path: string, input: ZnodeInput, idempotencyKey: string, timeoutMs: number): Promise<Answer> {
   const request = requestOf(url, path, input)
   const headers = { ...(request.init.headers as Record<string, string> | undefined), ...(input.kind === 'read' ? {} : { 'idempotency-key': idempotencyKey }) }
   let response: Response
