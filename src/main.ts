@@ -10,7 +10,7 @@ import { ConfigError, configFilePath, describeSettings, parseConfig, peerAddress
 import { parseFailpoints } from './failpoints.ts'
 import { createLogger, isLogLevel, type Logger } from './log.ts'
 import { PeerClient, startPeerServer, type PeerServer } from './replication/index.ts'
-import { openRocksStore } from './storage/index.ts'
+import { openRocksStore, PowerLossJournal, rollBackPowerCut, type LogStore } from './storage/index.ts'
 import { appliedBuffer, ServingThreads } from './threads/index.ts'
 import { SharedStreamCounts } from './watches/index.ts'
 
@@ -38,7 +38,15 @@ async function main(): Promise<void> {
 }
 
 async function run(config: Config, log: Logger): Promise<void> {
-  const store = await openRocksStore(config.dataDir)
+  const failpoints = parseFailpoints(process.env['HERD_FAILPOINTS'])
+  let store: LogStore
+  if (failpoints.isPowerLossJournaled) {
+    const rolledBack = await rollBackPowerCut(config.dataDir)
+    if (rolledBack !== null) log.warn(rolledBack)
+    store = new PowerLossJournal(await openRocksStore(config.dataDir), config.dataDir)
+  } else {
+    store = await openRocksStore(config.dataDir)
+  }
   const fatal = (error: unknown): void => {
     log.error(`cannot continue safely, stopping: ${(error as Error)?.stack ?? String(error)}`)
     process.exit(1)
@@ -72,7 +80,7 @@ async function run(config: Config, log: Logger): Promise<void> {
     onFatal: fatal,
     streamCounts: new SharedStreamCounts(streamCounts, config.watchStreamsMax, config.watchStreamsPerClientMax),
     transport,
-    failpoints: parseFailpoints(process.env['HERD_FAILPOINTS']),
+    failpoints,
   })
   let peerServer: PeerServer | null = null
   if (transport !== null) {
@@ -97,6 +105,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   if (threadCount > 1) await threads.start(threadCount - 1)
   // Only now can clients reach the replica: session timeouts start from here.
   node.start()
+  failpoints.arm()
   log.info(`listening on ${server.url} (replica ${config.replicaId}, ${threadCount} serving thread${threadCount === 1 ? '' : 's'}, data in ${config.dataDir}, zxid ${replica.appliedZxid}, ${replica.tree.znodeCount} znodes, ${replica.tree.sessionCount} sessions)`)
 
   let isStopping = false

@@ -16,7 +16,7 @@
 import { assert } from '../assert.ts'
 import type { Clock, Timer } from '../clock.ts'
 import { HerdError, isHerdError } from '../errors.ts'
-import type { Failpoints } from '../failpoints.ts'
+import { noFailpoints, type Failpoints } from '../failpoints.ts'
 import type { Logger } from '../log.ts'
 import type { LogRecord, LogStore } from '../storage/index.ts'
 import {
@@ -163,6 +163,7 @@ const notLeader = (detail: string): HerdError => new HerdError('ConnectionLoss',
 
 export class Replica {
   readonly #options: ReplicaOptions
+  readonly #failpoints: Failpoints
   readonly #core: RaftCore
   #clientUrl: string
   #tree: DataTree
@@ -200,6 +201,7 @@ export class Replica {
 
   private constructor(options: ReplicaOptions, tree: DataTree, core: RaftCore, members: readonly Member[]) {
     this.#options = options
+    this.#failpoints = options.failpoints ?? noFailpoints
     this.#clientUrl = options.clientUrl
     this.#tree = tree
     this.#core = core
@@ -802,9 +804,11 @@ export class Replica {
     // the leader, or, on a single voter, by committing its log anew.
     const isNewVote = hard !== null && (hard.term !== this.#lastPersistedTerm || hard.vote !== this.#lastPersistedVote)
     if (ready.entries.length === 0 && !isNewVote) return
-    const delayMs = this.#options.failpoints?.syncDelayMs ?? 0
-    if (delayMs > 0 && ready.entries.length > 0) await new Promise<void>((resolve) => this.#options.clock.setTimeout(resolve, delayMs))
-    await store.append(ready.entries as LogRecord[], hard, true)
+    const failpoints = this.#failpoints
+    if (failpoints.syncDelayMs > 0 && ready.entries.length > 0) await new Promise<void>((resolve) => this.#options.clock.setTimeout(resolve, failpoints.syncDelayMs))
+    if (failpoints.has('before-sync')) await failpoints.passAsync('before-sync')
+    await store.append(ready.entries as LogRecord[], hard, !failpoints.isSyncDisabled)
+    if (failpoints.has('after-sync')) await failpoints.passAsync('after-sync')
     if (hard !== null) {
       this.#lastPersistedTerm = hard.term
       this.#lastPersistedVote = hard.vote
@@ -835,12 +839,15 @@ export class Replica {
 
   #apply(committed: readonly RaftEntry[]): void {
     if (committed.length === 0) return
+    const failpoints = this.#failpoints
+    failpoints.pass('before-apply')
     const answers: Array<[Awaiting, Committed | HerdError]> = []
     const records: LogRecord[] = []
     for (const record of committed) {
       if (record.index <= this.#tree.zxid) continue
       records.push(record)
       const entry = decodeEntry(record.index, record.data)
+      if (entry.command.type === 'closeSession' && entry.command.isExpiry) failpoints.pass('expiry-apply')
       const applied = this.#tree.apply(entry)
       for (const listener of this.#listeners) listener(entry, applied)
       this.#appliedTerm = record.term
@@ -946,6 +953,7 @@ export class Replica {
     const slack = this.#options.snapshotLogSlackEntries ?? Math.min(snapshotLogSlackDefault, Math.floor(this.#options.snapshotEntriesInterval / 2))
     store
       .saveSnapshot({ meta, chunks })
+      .then(() => this.#failpoints.passAsync('after-snapshot-write'))
       .then(() => {
         const through = Math.min(index, index - slack)
         return through >= store.firstIndex() ? store.compact(through) : undefined

@@ -6,6 +6,9 @@
 // - MemoryStore: the same contract in memory, for unit tests and the
 //   deterministic simulator, with a power-loss model (simulatePowerLoss drops
 //   every write not yet covered by a synced one).
+// - PowerLossJournal / rollBackPowerCut: the same power-loss model on a real
+//   RocksDB directory, for the fault suite's node processes (failpoint
+//   power-loss; power-loss.ts).
 //
 // Invariants
 //
@@ -44,4 +47,5 @@ export { emptyHardState } from './log-store.ts'
 export type { HardState, LogRecord, LogStore, Snapshot, SnapshotMeta } from './log-store.ts'
 export { MemoryStore } from './memory-store.ts'
 export { openRocksStore, rocksStoreDefaults } from './rocks-store.ts'
+export { PowerLossJournal, powerCutFile, rollBackPowerCut } from './power-loss.ts'
 export type { RocksStoreOptions } from './rocks-store.ts'
