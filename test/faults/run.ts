@@ -86,6 +86,7 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
   const observer = new Observer(cluster)
   let newLeaderMs: number[] = []
   let linearizable = 'not checked'
+  let isDone = false
   try {
     await cluster.leader()
     const first = cluster.url(1)
@@ -95,7 +96,6 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
 
     const live = new Set(cluster.ids)
     const targets = (): string[] => [...live].map((id) => cluster.url(id))
-    let isDone = false
     const workload: RegisterWorkload = { root: '/w1', keys: 3, opsPerKeySet: 300, requestTimeoutMs: 4000, resolveMs: 15_000 }
     const clients = [
       ...Array.from({ length: 5 }, (_, c) => registerClient(history, workload, random.fork(), targets, () => isDone)),
@@ -138,6 +138,7 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
     if (history.operations.filter((operation) => operation.outcome === 'ok').length === 0) failures.push('no operation succeeded')
     if (acked.length === 0) failures.push('no create was acknowledged')
   } catch (error) {
+    isDone = true
     failures.push(`the run broke off: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
   } finally {
     await observer.stop().catch(() => undefined)

@@ -186,6 +186,11 @@ export interface Acked {
 export async function writer(client: number, prefix: string, targets: () => readonly string[], acked: Acked[], isDone: () => boolean, timeoutMs: number): Promise<void> {
   for (let i = 0; !isDone(); i++) {
     const urls = targets()
+    if (urls.length === 0) {
+      // Every replica is down (a fault suite's nemesis): wait, never spin on failing at once.
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      continue
+    }
     const url = urls[(client + i) % urls.length] as string
     const path = `${prefix}/c${client}-${i}`
     const data = `v${client}-${i}`
