@@ -20,18 +20,41 @@ import { TestCluster, missingOn, writer, type Acked } from '../support/cluster-p
 import { checkLinearizability, formatReport } from './lib/linearizability.ts'
 import { History, perform, registerClient, type RegisterWorkload } from './lib/register-client.ts'
 import { Observer } from './lib/observer.ts'
+import { SessionClient } from './lib/session-client.ts'
+import { checkSequential, sequentialClient, type SequentialCreate } from './lib/sequential-client.ts'
+import { ChangeLog, changeWriter, checkWatches, readStat, Watcher } from './lib/watch-client.ts'
 import { scenarios, type Scenario } from './scenarios.ts'
 
-const ciTier = ['baseline', 'kill-leader', 'kill-all', 'isolate-leader', 'minority-partition', 'pause-leader', 'flaky-links']
+const ciTier = [
+  'baseline',
+  'kill-leader',
+  'kill-all',
+  'isolate-leader',
+  'minority-partition',
+  'pause-leader',
+  'flaky-links',
+  'power-loss',
+  'power-loss-unsynced',
+  'crash-failpoints',
+  'session-pause',
+  'lagging-follower',
+]
+/** The znodes W4's watchers follow. */
+const watchedPaths = ['/w4/k0', '/w4/k1']
+/** Session clients (W5) ask for this timeout: the smallest the default tick allows. */
+const sessionTimeoutMs = 4000
 
 interface Verdict {
   readonly scenario: string
   readonly seed: number
   readonly passed: boolean
+  readonly mustFail: boolean
   readonly operations: number
   readonly okOperations: number
   readonly unknownOperations: number
   readonly ackedCreates: number
+  readonly sequentialCreates: number
+  readonly watchEvents: number
   readonly lost: number
   readonly linearizable: string
   readonly leaderConflicts: number
@@ -63,7 +86,8 @@ async function main(): Promise<void> {
     const verdict = await runScenario(scenarios[name] as Scenario, name, seed + i, seconds, out)
     verdicts.push(verdict)
     console.log(`${verdict.passed ? 'PASS' : 'FAIL'} ${name} (seed ${verdict.seed}): ${summary(verdict)}`)
-    for (const failure of verdict.failures) console.log(`     ${failure}`)
+    if (verdict.mustFail) console.log(`     negative control: ${verdict.passed ? 'the checkers caught the violation it causes' : 'the checkers did NOT catch the violation it causes'}`)
+    for (const failure of verdict.failures) console.log(`     ${verdict.mustFail ? '(expected) ' : ''}${failure.split('\n').slice(0, 12).join('\n     ')}`)
   }
   writeFileSync(join(out, 'report.json'), JSON.stringify(verdicts, null, 2))
   console.log('')
@@ -79,10 +103,13 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
   const startedMs = performance.now()
   const random = new Prng(seed)
   const size = scenario.size ?? 3
-  const cluster = await TestCluster.start({ size, proxied: true, seed, args: scenario.args ?? [] })
+  const cluster = await TestCluster.start({ size, proxied: true, seed, args: scenario.args ?? [], env: scenario.env ?? {} })
   const failures: string[] = []
   const history = new History()
   const acked: Acked[] = []
+  const sequential: SequentialCreate[] = []
+  const changes = new ChangeLog()
+  let watchEvents = 0
   const observer = new Observer(cluster)
   let newLeaderMs: number[] = []
   let linearizable = 'not checked'
@@ -90,19 +117,31 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
   try {
     await cluster.leader()
     const first = cluster.url(1)
-    for (const root of ['/w1', '/w2']) await fetch(`${first}/znodes${root}`, { method: 'PUT' })
+    for (const root of ['/w1', '/w2', '/w4', '/w5', '/w7']) await fetch(`${first}/znodes${root}`, { method: 'PUT' })
+    for (const path of watchedPaths) await fetch(`${first}/znodes${path}`, { method: 'PUT', body: 'initial' })
     await cluster.converged()
     observer.start()
 
     const live = new Set(cluster.ids)
     const targets = (): string[] => [...live].map((id) => cluster.url(id))
     const workload: RegisterWorkload = { root: '/w1', keys: 3, opsPerKeySet: 300, requestTimeoutMs: 4000, resolveMs: 15_000 }
+    const watchers: Watcher[] = []
+    for (const path of watchedPaths) {
+      const since = await readStat(first, path)
+      if (since === null) throw new Error(`cannot read ${path}`)
+      for (let w = 0; w < 2; w++) watchers.push(new Watcher(path, since, targets))
+    }
+    const sessions = Array.from({ length: 3 }, (_, c) => new SessionClient(`s${c}`, { root: '/w5', timeoutMs: sessionTimeoutMs, requestTimeoutMs: 3000 }, targets))
     const clients = [
       ...Array.from({ length: 5 }, (_, c) => registerClient(history, workload, random.fork(), targets, () => isDone)),
       ...Array.from({ length: 2 }, (_, c) => writer(c, '/w2', targets, acked, () => isDone, 4000)),
+      ...sessions.map((session) => session.run(() => isDone)),
+      ...Array.from({ length: 2 }, (_, c) => sequentialClient(c, '/w7', targets, sequential, () => isDone)),
+      changeWriter(watchedPaths, targets, changes, () => isDone),
+      ...watchers.map((watcher) => watcher.run(() => isDone)),
     ]
 
-    const nemesis = await scenario.run({ cluster, random: random.fork(), observer, live, seconds })
+    const nemesis = await scenario.run({ cluster, random: random.fork(), observer, live, seconds, sessions, sessionTimeoutMs })
     newLeaderMs = nemesis.newLeaderMs
     failures.push(...nemesis.failures)
 
@@ -124,10 +163,21 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
 
     // Final linearizable reads of every key, so a lost write shows as a read that no order explains.
     await finalReads(history, cluster.url(cluster.ids[0] as number))
+    for (const session of sessions) {
+      await session.finalCheck(cluster.url(cluster.ids[0] as number))
+      failures.push(...session.failures)
+    }
+    const ackedSequential = sequential.map((create) => ({ path: create.path, data: '' }))
     for (const id of cluster.ids) {
       const missing = await missingOn(cluster.url(id), acked)
       if (missing.length > 0) failures.push(`replica ${id} lacks ${missing.length} acknowledged creates, e.g. ${missing.slice(0, 3).join(', ')}`)
+      const missingSequential = await missingOn(cluster.url(id), ackedSequential)
+      if (missingSequential.length > 0) failures.push(`replica ${id} lacks ${missingSequential.length} acknowledged sequential creates, e.g. ${missingSequential.slice(0, 3).join(', ')}`)
     }
+    failures.push(...checkSequential(sequential))
+    for (const [i, watcher] of watchers.entries()) await watcher.final(cluster.url(cluster.ids[i % cluster.ids.length] as number))
+    failures.push(...checkWatches(watchers, changes))
+    watchEvents = watchers.reduce((sum, watcher) => sum + watcher.events.length, 0)
     const elections = await observer.stop()
     for (const conflict of elections.conflicts) failures.push(`term ${conflict.term} had leaders ${conflict.leaders.join(' and ')}`)
 
@@ -154,11 +204,15 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
   return {
     scenario: name,
     seed,
-    passed: failures.length === 0,
+    mustFail: scenario.mustFail === true,
+    // A negative control passes when the checkers caught what it broke (and only that: a run that broke off proves nothing).
+    passed: scenario.mustFail === true ? failures.some((failure) => failure.includes('lacks') || failure.startsWith('history is')) && !failures.some((failure) => failure.startsWith('the run broke off')) : failures.length === 0,
     operations: operations.length,
     okOperations: operations.filter((operation) => operation.outcome === 'ok').length,
     unknownOperations: operations.filter((operation) => operation.outcome === 'unknown').length,
     ackedCreates: acked.length,
+    sequentialCreates: sequential.length,
+    watchEvents,
     lost: failures.filter((failure) => failure.includes('lacks')).length,
     linearizable,
     leaderConflicts: failures.filter((failure) => failure.startsWith('term ')).length,
@@ -183,13 +237,25 @@ async function finalReads(history: History, url: string): Promise<void> {
 
 function summary(verdict: Verdict): string {
   const leader = verdict.newLeaderMs.length > 0 ? `, new leader in ${verdict.newLeaderMs.map((ms) => ms.toFixed(0)).join('/')} ms` : ''
-  return `${verdict.operations} ops (${verdict.okOperations} ok, ${verdict.unknownOperations} unknown), ${verdict.ackedCreates} acked creates, linearizable: ${verdict.linearizable}${leader}, ${verdict.seconds} s`
+  return `${verdict.operations} ops (${verdict.okOperations} ok, ${verdict.unknownOperations} unknown), ${verdict.ackedCreates} acked creates, ${verdict.sequentialCreates} sequential, ${verdict.watchEvents} watch events, linearizable: ${verdict.linearizable}${leader}, ${verdict.seconds} s`
 }
 
 function table(verdicts: readonly Verdict[]): string {
   const rows = [
-    ['scenario', 'seed', 'verdict', 'ops', 'unknown', 'acked creates', 'lost', 'linearizable', 'new leader (ms)'],
-    ...verdicts.map((v) => [v.scenario, String(v.seed), v.passed ? 'pass' : 'FAIL', String(v.operations), String(v.unknownOperations), String(v.ackedCreates), String(v.lost), v.linearizable, v.newLeaderMs.map((ms) => ms.toFixed(0)).join(' ') || '-']),
+    ['scenario', 'seed', 'verdict', 'ops', 'unknown', 'acked creates', 'sequential', 'watch events', 'lost', 'linearizable', 'new leader (ms)'],
+    ...verdicts.map((v) => [
+      v.scenario,
+      String(v.seed),
+      v.passed ? (v.mustFail ? 'pass (caught)' : 'pass') : 'FAIL',
+      String(v.operations),
+      String(v.unknownOperations),
+      String(v.ackedCreates),
+      String(v.sequentialCreates),
+      String(v.watchEvents),
+      String(v.lost),
+      v.linearizable,
+      v.newLeaderMs.map((ms) => ms.toFixed(0)).join(' ') || '-',
+    ]),
   ]
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
   return rows.map((row) => `| ${row.map((cell, column) => cell.padEnd(widths[column]!)).join(' | ')} |`).join('\n')

@@ -3,9 +3,13 @@
 // while the clients work, keeps `live` to the replicas that are running
 // (clients only talk to those), and reports how long each election it caused
 // took. The runner heals every link and restarts every replica afterwards.
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { powerCutFile } from '../../src/storage/index.ts'
 import type { Prng } from '../support/raft-sim-prng.ts'
 import type { TestCluster } from '../support/cluster-process.ts'
 import type { Observer } from './lib/observer.ts'
+import { exists, type SessionClient } from './lib/session-client.ts'
 
 export interface NemesisContext {
   readonly cluster: TestCluster
@@ -13,6 +17,9 @@ export interface NemesisContext {
   readonly observer: Observer
   readonly live: Set<number>
   readonly seconds: number
+  readonly sessions: readonly SessionClient[]
+  /** The session timeout the session clients ask for. */
+  readonly sessionTimeoutMs: number
 }
 
 export interface NemesisResult {
@@ -24,6 +31,10 @@ export interface NemesisResult {
 export interface Scenario {
   readonly size?: number
   readonly args?: readonly string[]
+  /** Environment of every replica (failpoints). */
+  readonly env?: Readonly<Record<string, string>>
+  /** A negative control: the checkers must find a violation, or the suite could not see one. */
+  readonly mustFail?: boolean
   run(context: NemesisContext): Promise<NemesisResult>
 }
 
@@ -61,6 +72,31 @@ async function timeElection(context: NemesisContext, term: number, result: Nemes
   } catch (error) {
     result.failures.push(`${what}: ${(error as Error).message}`)
   }
+}
+
+/** SIGKILLs replicas `ids`, cuts their power (storage/power-loss.ts), waits, starts them again. */
+async function powerCut(context: NemesisContext, ids: readonly number[]): Promise<void> {
+  const { cluster, live } = context
+  for (const id of ids) live.delete(id)
+  await Promise.all(ids.map((id) => cluster.nodes.get(id)?.kill()))
+  for (const id of ids) writeFileSync(join(cluster.dataDir(id), powerCutFile), '')
+  await sleep(context.random.between(200, 1500))
+  for (const id of ids) {
+    await cluster.startReplica(id)
+    live.add(id)
+  }
+}
+
+/** Waits until replica `id` has applied what `leader` had applied, or the time is up. */
+async function caughtUp(cluster: TestCluster, id: number, leader: number, timeoutMs: number): Promise<boolean> {
+  const target = (await cluster.status(leader, 3000, true))?.appliedZxid ?? Number.POSITIVE_INFINITY
+  const deadline = performance.now() + timeoutMs
+  while (performance.now() < deadline) {
+    const status = await cluster.status(id, 3000, true)
+    if (status !== null && status.appliedZxid >= target) return true
+    await sleep(100)
+  }
+  return false
 }
 
 export const scenarios: Record<string, Scenario> = {
@@ -170,5 +206,125 @@ export const scenarios: Record<string, Scenario> = {
       links.heal()
       return { newLeaderMs: [], failures: [] }
     },
+  },
+
+  /** F17: every replica crashes itself (SIGKILL) at random passes of its failpoints; the nemesis restarts what died. */
+  'crash-failpoints': {
+    args: ['--snapshot-entries-interval', '400'],
+    env: { HERD_FAILPOINTS: 'before-sync=crash:0.0015,after-sync=crash:0.0015,before-apply=crash:0.0015,after-snapshot-write=crash:0.5,expiry-apply=crash:0.5' },
+    async run(context) {
+      const { cluster, live } = context
+      const result: NemesisResult = { newLeaderMs: [], failures: [] }
+      let crashes = 0
+      const endMs = performance.now() + context.seconds * 1000
+      const restartDead = async (): Promise<void> => {
+        for (const id of cluster.ids) {
+          const child = cluster.nodes.get(id)?.child
+          if (child === undefined || (child.exitCode === null && child.signalCode === null)) continue
+          if (child.signalCode !== 'SIGKILL') result.failures.push(`replica ${id} exited with ${child.exitCode ?? child.signalCode}, not by a crash failpoint`)
+          crashes++
+          live.delete(id)
+          await sleep(context.random.between(100, 800))
+          await cluster.startReplica(id)
+          live.add(id)
+        }
+      }
+      while (performance.now() < endMs) {
+        await restartDead()
+        await sleep(100)
+      }
+      // Failpoints off for the checks: restart every replica, one at a time, so a quorum stays up.
+      cluster.setEnv({ HERD_FAILPOINTS: '' })
+      await restartDead()
+      for (const id of cluster.ids) {
+        live.delete(id)
+        await cluster.nodes.get(id)?.kill()
+        await cluster.startReplica(id)
+        live.add(id)
+        await cluster.leader(cluster.ids, 15_000)
+      }
+      if (crashes === 0) result.failures.push('no failpoint crashed a replica: the scenario tested nothing')
+      return result
+    },
+  },
+
+  /** F18: power cuts (every write no completed sync covered is lost) on one replica, on the leader, on all at once. */
+  'power-loss': {
+    env: { HERD_FAILPOINTS: 'power-loss' },
+    run: (context) =>
+      repeatedly(context, async (result) => {
+        const { cluster, random } = context
+        const leader = await leaderAndTerm(cluster)
+        const shape = random.pick(['follower', 'leader', 'all'] as const)
+        const ids = shape === 'all' ? cluster.ids : shape === 'leader' ? [leader.id] : [random.pick(cluster.ids.filter((id) => id !== leader.id))]
+        await powerCut(context, ids)
+        if (shape !== 'follower') await timeElection(context, leader.term, result, `after cutting the power of ${shape === 'all' ? 'every replica' : `leader ${leader.id}`}`)
+        return async () => undefined
+      }),
+  },
+
+  /** F18's negative control: the log appended without syncing; power cuts on every replica must lose acknowledged writes. */
+  'power-loss-unsynced': {
+    env: { HERD_FAILPOINTS: 'power-loss,unsafe-no-sync' },
+    mustFail: true,
+    async run(context) {
+      const endMs = performance.now() + context.seconds * 1000
+      while (performance.now() < endMs) {
+        await sleep(context.random.between(2000, 4000))
+        await powerCut(context, context.cluster.ids)
+        await context.cluster.leader(context.cluster.ids, 15_000)
+      }
+      return { newLeaderMs: [], failures: [] }
+    },
+  },
+
+  /** F13: a follower cut off while the leader snapshots and truncates its log; healed, it must catch up by InstallSnapshot. */
+  'lagging-follower': {
+    args: ['--snapshot-entries-interval', '300'],
+    async run(context) {
+      const { cluster, random } = context
+      const result: NemesisResult = { newLeaderMs: [], failures: [] }
+      await sleep(random.between(1000, 2000))
+      const leader = await leaderAndTerm(cluster)
+      const lagging = random.pick(cluster.ids.filter((id) => id !== leader.id))
+      const before = cluster.nodes.get(lagging)?.output().length ?? 0
+      cluster.links?.isolate(lagging)
+      await sleep(Math.max(3000, context.seconds * 1000 - 6000))
+      cluster.links?.heal()
+      const current = await cluster.leader(cluster.ids, 15_000)
+      if (!(await caughtUp(cluster, lagging, current, 15_000))) result.failures.push(`replica ${lagging} did not catch up within 15 s of the heal`)
+      const output = cluster.nodes.get(lagging)?.output().slice(before) ?? ''
+      if (!output.includes("installed the leader's snapshot")) result.failures.push(`replica ${lagging} caught up without a snapshot: the leader had not truncated past it (the scenario tested less than it should)`)
+      return result
+    },
+  },
+
+  /** F6: a session client paused past its timeout: its ephemeral goes in time, and the resumed client learns its session expired. */
+  'session-pause': {
+    run: (context) =>
+      repeatedly(context, async (result) => {
+        const { cluster, random, live } = context
+        const client = random.pick(context.sessions.filter((session) => !session.isPaused))
+        const paused = client.pause()
+        const boundMs = context.sessionTimeoutMs + 2500
+        if (paused.ephemeral !== null) {
+          for (;;) {
+            const url = cluster.url(random.pick([...live]))
+            const sinceMs = performance.now() - paused.lastOkInvokeMs
+            if (!(await exists(url, paused.ephemeral).catch(() => true))) break
+            if (sinceMs > boundMs) {
+              result.failures.push(`${paused.ephemeral} still exists ${sinceMs.toFixed(0)} ms after its paused client's last heartbeat (bound ${boundMs} ms)`)
+              break
+            }
+            await sleep(100)
+          }
+        }
+        await sleep(500)
+        client.resume()
+        return async () => {
+          for (let waitedMs = 0; paused.ephemeral !== null && !client.sawExpiryAfterPause() && waitedMs < 5000; waitedMs += 100) await sleep(100)
+          if (paused.ephemeral !== null && !client.sawExpiryAfterPause()) result.failures.push(`the client of ${paused.ephemeral}, resumed, was not told its session had expired`)
+        }
+      }),
   },
 }

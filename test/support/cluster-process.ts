@@ -17,6 +17,8 @@ export interface ClusterOptions {
   readonly seed?: number
   /** Replicas beyond `size` that may join later (ports and directories are set aside for them). */
   readonly spares?: number
+  /** Environment of every replica process (e.g. HERD_FAILPOINTS), on every start. */
+  readonly env?: Readonly<Record<string, string>>
 }
 
 export interface ClusterStatusBody {
@@ -58,6 +60,7 @@ export class TestCluster {
   readonly #peerPorts: number[]
   readonly #dataDirs: string[]
   readonly #args: readonly string[]
+  #env: Readonly<Record<string, string>>
   readonly links: LinkTable | null
 
   private constructor(options: ClusterOptions, clientPorts: number[], peerPorts: number[], links: LinkTable | null) {
@@ -65,6 +68,7 @@ export class TestCluster {
     this.#clientPorts = clientPorts
     this.#peerPorts = peerPorts
     this.#args = options.args ?? []
+    this.#env = options.env ?? {}
     this.links = links
     const root = makeTempDir('herd-cluster-')
     this.#dataDirs = clientPorts.map((_, i) => join(root, `replica-${i + 1}`))
@@ -107,6 +111,16 @@ export class TestCluster {
     return this.startReplica(id, ['--join'])
   }
 
+  /** The data directory of replica `id`. */
+  dataDir(id: number): string {
+    return this.#dataDirs[id - 1] as string
+  }
+
+  /** From now on, replicas start with `env` (over the cluster's) instead: a test turning its failpoints off. */
+  setEnv(env: Readonly<Record<string, string>>): void {
+    this.#env = env
+  }
+
   /** Starts (or restarts) replica `id` on its data directory and ports. */
   async startReplica(id: number, extra: readonly string[] = []): Promise<NodeProcess> {
     const peers = this.ids
@@ -119,7 +133,7 @@ export class TestCluster {
       dataDir: this.#dataDirs[id - 1] as string,
       port: this.#clientPorts[id - 1] as number,
       args: ['--replica-id', String(id), '--peers', peers, '--peer-port', String(this.#peerPorts[id - 1]), '--serve-threads', '1', ...this.#args, ...extra],
-      env: { HERD_CLUSTER_SECRET: clusterSecret },
+      env: { HERD_CLUSTER_SECRET: clusterSecret, ...this.#env },
     })
     this.nodes.set(id, node)
     return node
