@@ -17,7 +17,7 @@
 // The model sees only herd's own keys, not inside RocksDB; an unsynced write
 // that truncated durable entries cannot bring them back (herd syncs every
 // append, so only the negative control, `unsafe-no-sync`, does that).
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { RocksLevel } from '@nxtedition/rocksdb'
 import { encodeHardState, entryKey, entryKeysEnd, hardStateKey, snapshotMetaKey, snapshotMetaKeysEnd } from './rocks-codec.ts'
@@ -101,7 +101,9 @@ export class PowerLossJournal implements LogStore {
 
   #record(durable: Durable): void {
     // No fsync: the journal is the test's record of the disk, and a SIGKILL keeps the page cache.
-    writeFileSync(this.#path, JSON.stringify(durable))
+    // A rename, so that a SIGKILL part way leaves the previous record whole.
+    writeFileSync(`${this.#path}.new`, JSON.stringify(durable))
+    renameSync(`${this.#path}.new`, this.#path)
   }
 }
 

@@ -175,7 +175,7 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
       if (missingSequential.length > 0) failures.push(`replica ${id} lacks ${missingSequential.length} acknowledged sequential creates, e.g. ${missingSequential.slice(0, 3).join(', ')}`)
     }
     failures.push(...checkSequential(sequential))
-    for (const [i, watcher] of watchers.entries()) await watcher.final(cluster.url(cluster.ids[i % cluster.ids.length] as number))
+    await Promise.all(watchers.map((watcher, i) => watcher.final(cluster.url(cluster.ids[i % cluster.ids.length] as number), changes)))
     failures.push(...checkWatches(watchers, changes))
     watchEvents = watchers.reduce((sum, watcher) => sum + watcher.events.length, 0)
     const elections = await observer.stop()
@@ -196,7 +196,7 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
       const dir = join(out, `${name}-${seed}`)
       mkdirSync(dir, { recursive: true })
       writeFileSync(join(dir, 'history.jsonl'), history.operations.map((operation) => JSON.stringify(operation)).join('\n'))
-      for (const [id, node] of cluster.nodes) writeFileSync(join(dir, `replica-${id}.log`), node.output())
+      for (const id of cluster.nodes.keys()) writeFileSync(join(dir, `replica-${id}.log`), cluster.output(id))
     }
     await cluster.stop()
   }

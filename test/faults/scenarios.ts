@@ -87,6 +87,9 @@ async function powerCut(context: NemesisContext, ids: readonly number[]): Promis
   }
 }
 
+/** Crash points for F17, rare enough that a quorum is up most of the time (a few crashes a minute across 3 replicas under the suite's load). */
+const crashFailpoints = 'before-sync=crash:0.0002,after-sync=crash:0.0002,before-apply=crash:0.0002,after-snapshot-write=crash:0.2,expiry-apply=crash:0.5'
+
 /** Waits until replica `id` has applied what `leader` had applied, or the time is up. */
 async function caughtUp(cluster: TestCluster, id: number, leader: number, timeoutMs: number): Promise<boolean> {
   const target = (await cluster.status(leader, 3000, true))?.appliedZxid ?? Number.POSITIVE_INFINITY
@@ -208,15 +211,18 @@ export const scenarios: Record<string, Scenario> = {
     },
   },
 
-  /** F17: every replica crashes itself (SIGKILL) at random passes of its failpoints; the nemesis restarts what died. */
+  /**
+   * F17: every replica crashes itself (SIGKILL) at random passes of its
+   * failpoints; the nemesis restarts what died. The replicas get their
+   * failpoints by a rolling restart once the clients run, and lose them the
+   * same way before the checks.
+   */
   'crash-failpoints': {
-    args: ['--snapshot-entries-interval', '400'],
-    env: { HERD_FAILPOINTS: 'before-sync=crash:0.0015,after-sync=crash:0.0015,before-apply=crash:0.0015,after-snapshot-write=crash:0.5,expiry-apply=crash:0.5' },
+    args: ['--snapshot-entries-interval', '200'],
     async run(context) {
       const { cluster, live } = context
       const result: NemesisResult = { newLeaderMs: [], failures: [] }
       let crashes = 0
-      const endMs = performance.now() + context.seconds * 1000
       const restartDead = async (): Promise<void> => {
         for (const id of cluster.ids) {
           const child = cluster.nodes.get(id)?.child
@@ -229,20 +235,25 @@ export const scenarios: Record<string, Scenario> = {
           live.add(id)
         }
       }
+      const rollingRestart = async (): Promise<void> => {
+        for (const id of cluster.ids) {
+          await restartDead()
+          live.delete(id)
+          await cluster.nodes.get(id)?.kill()
+          await cluster.startReplica(id)
+          live.add(id)
+          await cluster.leader(cluster.ids, 15_000)
+        }
+      }
+      cluster.setEnv({ HERD_FAILPOINTS: crashFailpoints })
+      await rollingRestart()
+      const endMs = performance.now() + context.seconds * 1000
       while (performance.now() < endMs) {
         await restartDead()
         await sleep(100)
       }
-      // Failpoints off for the checks: restart every replica, one at a time, so a quorum stays up.
-      cluster.setEnv({ HERD_FAILPOINTS: '' })
-      await restartDead()
-      for (const id of cluster.ids) {
-        live.delete(id)
-        await cluster.nodes.get(id)?.kill()
-        await cluster.startReplica(id)
-        live.add(id)
-        await cluster.leader(cluster.ids, 15_000)
-      }
+      cluster.setEnv({})
+      await rollingRestart()
       if (crashes === 0) result.failures.push('no failpoint crashed a replica: the scenario tested nothing')
       return result
     },
@@ -252,13 +263,14 @@ export const scenarios: Record<string, Scenario> = {
   'power-loss': {
     env: { HERD_FAILPOINTS: 'power-loss' },
     run: (context) =>
-      repeatedly(context, async (result) => {
+      repeatedly(context, async () => {
         const { cluster, random } = context
         const leader = await leaderAndTerm(cluster)
         const shape = random.pick(['follower', 'leader', 'all'] as const)
         const ids = shape === 'all' ? cluster.ids : shape === 'leader' ? [leader.id] : [random.pick(cluster.ids.filter((id) => id !== leader.id))]
         await powerCut(context, ids)
-        if (shape !== 'follower') await timeElection(context, leader.term, result, `after cutting the power of ${shape === 'all' ? 'every replica' : `leader ${leader.id}`}`)
+        // Election timing is F1's and F4's business: the replicas were down for a random while here.
+        await cluster.leader(cluster.ids, 15_000)
         return async () => undefined
       }),
   },
@@ -280,20 +292,23 @@ export const scenarios: Record<string, Scenario> = {
 
   /** F13: a follower cut off while the leader snapshots and truncates its log; healed, it must catch up by InstallSnapshot. */
   'lagging-follower': {
-    args: ['--snapshot-entries-interval', '300'],
+    args: ['--snapshot-entries-interval', '100'],
     async run(context) {
       const { cluster, random } = context
       const result: NemesisResult = { newLeaderMs: [], failures: [] }
       await sleep(random.between(1000, 2000))
       const leader = await leaderAndTerm(cluster)
       const lagging = random.pick(cluster.ids.filter((id) => id !== leader.id))
-      const before = cluster.nodes.get(lagging)?.output().length ?? 0
+      const before = cluster.output(lagging).length
+      // Clients leave it alone meanwhile, so that the others take writes at full speed and compact past it.
+      context.live.delete(lagging)
       cluster.links?.isolate(lagging)
       await sleep(Math.max(3000, context.seconds * 1000 - 6000))
       cluster.links?.heal()
+      context.live.add(lagging)
       const current = await cluster.leader(cluster.ids, 15_000)
       if (!(await caughtUp(cluster, lagging, current, 15_000))) result.failures.push(`replica ${lagging} did not catch up within 15 s of the heal`)
-      const output = cluster.nodes.get(lagging)?.output().slice(before) ?? ''
+      const output = cluster.output(lagging).slice(before)
       if (!output.includes("installed the leader's snapshot")) result.failures.push(`replica ${lagging} caught up without a snapshot: the leader had not truncated past it (the scenario tested less than it should)`)
       return result
     },

@@ -61,6 +61,7 @@ export class TestCluster {
   readonly #dataDirs: string[]
   readonly #args: readonly string[]
   #env: Readonly<Record<string, string>>
+  readonly #pastOutput = new Map<number, string>()
   readonly links: LinkTable | null
 
   private constructor(options: ClusterOptions, clientPorts: number[], peerPorts: number[], links: LinkTable | null) {
@@ -111,6 +112,12 @@ export class TestCluster {
     return this.startReplica(id, ['--join'])
   }
 
+  /** Everything replica `id` printed, over all its starts so far. */
+  output(id: number): string {
+    const past = this.#pastOutput.get(id) ?? ''
+    return past + (this.nodes.get(id)?.output() ?? '')
+  }
+
   /** The data directory of replica `id`. */
   dataDir(id: number): string {
     return this.#dataDirs[id - 1] as string
@@ -129,6 +136,11 @@ export class TestCluster {
         return `${peer}=127.0.0.1:${this.#peerPorts[peer - 1] as number}`
       })
       .join(',')
+    const previous = this.nodes.get(id)
+    if (previous !== undefined) {
+      const ended = previous.child.signalCode ?? previous.child.exitCode ?? 'running'
+      this.#pastOutput.set(id, `${this.#pastOutput.get(id) ?? ''}${previous.output()}\n---- (that process ended: ${ended}) restarted ----\n`)
+    }
     const node = await startNode({
       dataDir: this.#dataDirs[id - 1] as string,
       port: this.#clientPorts[id - 1] as number,

@@ -88,13 +88,15 @@ export class Watcher {
         await sleep(50)
         continue
       }
-      await this.#armOnce(url, 8000)
+      // Short arms: when the writer has stopped, the run ends within one of them.
+      await this.#armOnce(url, 2000)
     }
   }
 
-  /** Arms once more at the last zxid seen; answers whether an event came. */
-  async final(url: string): Promise<void> {
-    await this.#armOnce(url, 5000)
+  /** Arms once more at the last zxid seen, if a later change was acknowledged: its event must come at once. */
+  async final(url: string, log: ChangeLog): Promise<void> {
+    const last = Math.max(0, ...(log.changes.get(this.#path) ?? []))
+    if (this.#since < last) await this.#armOnce(url, 5000)
   }
 
   get sinceZxid(): number {
