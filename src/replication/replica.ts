@@ -943,13 +943,20 @@ export class Replica {
   #maybeSnapshot(): void {
     if (this.#isSnapshotting || this.#isClosed) return
     if (this.appliedZxid - this.#snapshotZxid < this.#options.snapshotEntriesInterval) return
-    this.#isSnapshotting = true
     const index = this.appliedZxid
+    const store = this.#options.store
+    // Committed entries are applied as soon as a majority holds them, which
+    // may be before this replica's own sync of them has finished (or even
+    // started). A snapshot must lie within this replica's durable log: the
+    // store takes a snapshot past its log (or at an entry of another term)
+    // for a leader's, and drops the log, and the entries still on their way
+    // would then land outside it. Wait until the log has caught up.
+    if (store.term(index) !== this.#appliedTerm) return
+    this.#isSnapshotting = true
     // Serialising is synchronous, so the snapshot is exactly the tree at
     // `index`; writing it and truncating the log happen off this turn.
     const meta: SnapshotMeta = { index, term: this.#appliedTerm, extra: encodeMembers(this.#appliedMembers) }
     const chunks = writeSnapshot(this.#tree)
-    const store = this.#options.store
     const slack = this.#options.snapshotLogSlackEntries ?? Math.min(snapshotLogSlackDefault, Math.floor(this.#options.snapshotEntriesInterval / 2))
     store
       .saveSnapshot({ meta, chunks })

@@ -225,4 +225,36 @@ describe('a cluster of three in one process', () => {
     await expect(replica.call(2, 'propose', 'garbage')).rejects.toMatchObject({ code: 'MarshallingError' })
     await expect(replica.call(2, 'no-such-method', null)).rejects.toMatchObject({ code: 'BadArguments' })
   })
+
+  it('a replica whose disk lags never snapshots past its own log (applied committed entries ran ahead of the sync)', async () => {
+    // Seed 322 of the fault suite's crash-failpoints: a follower applied
+    // entries the leader said were committed before its own sync of them had
+    // finished, snapshotted at that applied zxid, and the store, holding no
+    // entry there, took the snapshot as a leader's and dropped its log; the
+    // append of those entries then failed and the replica stopped.
+    class SlowDisk extends MemoryStore {
+      override async append(...args: Parameters<MemoryStore['append']>): Promise<void> {
+        await new Promise((resolve) => setTimeout(resolve, 30))
+        return super.append(...args)
+      }
+    }
+    const fatal: unknown[] = []
+    const replicas = [1, 2, 3].map((id) => {
+      const replica = Replica.open({ ...optionsOf(id, id === 3 ? new SlowDisk() : new MemoryStore()), snapshotEntriesInterval: 5, snapshotLogSlackEntries: 100, onFatal: (error) => fatal.push(error) })
+      network.replicas.set(id, replica)
+      return replica
+    })
+    await until('a leader', () => leaderOf(replicas))
+    // Writes through all three; a stopped replica would leave its writes unanswered, so the rounds stop at the first fatal error.
+    for (let round = 0; round < 20 && fatal.length === 0; round++) {
+      await Promise.race([
+        Promise.all(Array.from({ length: 10 }, (_, i) => submit(replicas[round % 3] as Replica, put(`/s${round}-${i}`)))),
+        until('a fatal error', () => (fatal.length > 0 ? true : undefined), 10_000).catch(() => undefined),
+      ])
+    }
+    expect(fatal.map(String)).toEqual([])
+    const last = Math.max(...replicas.map((replica) => replica.appliedZxid))
+    await Promise.all(replicas.map((replica) => replica.waitForApplied(last, 5000)))
+    expect(new Set(replicas.map((replica) => replica.tree.digest)).size).toBe(1)
+  })
 })
