@@ -32,6 +32,24 @@ export const systemClock: Clock = {
   },
 }
 
+/**
+ * The system clock running `rate` times as fast (2: a second passes in half
+ * a real one; timers fire early in proportion), with its wall clock
+ * `wallOffsetMs` off: a node with a bad clock, for fault tests (failpoints
+ * clock-rate and clock-offset-ms). Safety must never depend on either.
+ */
+export function skewedClock(rate: number, wallOffsetMs: number): Clock {
+  const startMs = performance.now()
+  const startWallMs = Date.now()
+  const scaled = (): number => (performance.now() - startMs) * rate
+  return {
+    nowMs: () => startMs + scaled(),
+    wallMs: () => startWallMs + wallOffsetMs + scaled(),
+    setTimeout: (callback, delayMs) => systemClock.setTimeout(callback, delayMs / rate),
+    setInterval: (callback, intervalMs) => systemClock.setInterval(callback, intervalMs / rate),
+  }
+}
+
 /** A clock that only moves when told to: for unit tests of timeouts. */
 export class ManualClock implements Clock {
   #nowMs = 0

@@ -1,7 +1,9 @@
 // Failpoints: faults a test asks a node to inject into itself, named by the
 // HERD_FAILPOINTS environment variable ("name=value,..."), off when it is
 // unset. A leaf: main.ts parses the variable and hands the result to the
-// layers that honour it. Production configurations never set it.
+// layers that honour it. Production configurations never set it. It kills
+// the process itself: a crash point must be a real SIGKILL, from exactly
+// where it is passed.
 //
 //   sync-delay-ms=N         every append to the log waits N ms before it
 //                           starts (a slow disk: writes queue up, time out)
@@ -15,6 +17,9 @@
 //                           so that a test can cut the power: after a SIGKILL
 //                           and a POWER-CUT file in the data directory, the
 //                           next start drops every write no sync covered
+//   clock-rate=R            the node's clock runs R times as fast (0.25..4):
+//                           its timers, timeouts and leases with it
+//   clock-offset-ms=N       the node's wall clock is N ms off (±1 day)
 //   unsafe-no-sync          the log is appended without syncing: the negative
 //                           control of the power-loss tests, which must then
 //                           find acknowledged writes lost
@@ -37,12 +42,26 @@ export class Failpoints {
   readonly syncDelayMs: number
   readonly isPowerLossJournaled: boolean
   readonly isSyncDisabled: boolean
+  readonly clockRate: number
+  readonly clockOffsetMs: number
   readonly #actions: ReadonlyMap<FailpointName, Action>
   readonly #random: () => number
   #isArmed = false
 
-  constructor(options: { syncDelayMs?: number; isPowerLossJournaled?: boolean; isSyncDisabled?: boolean; actions?: ReadonlyMap<FailpointName, Action>; random?: () => number } = {}) {
+  constructor(
+    options: {
+      syncDelayMs?: number
+      isPowerLossJournaled?: boolean
+      isSyncDisabled?: boolean
+      clockRate?: number
+      clockOffsetMs?: number
+      actions?: ReadonlyMap<FailpointName, Action>
+      random?: () => number
+    } = {},
+  ) {
     this.syncDelayMs = options.syncDelayMs ?? 0
+    this.clockRate = options.clockRate ?? 1
+    this.clockOffsetMs = options.clockOffsetMs ?? 0
     this.isPowerLossJournaled = options.isPowerLossJournaled ?? false
     this.isSyncDisabled = options.isSyncDisabled ?? false
     this.#actions = options.actions ?? new Map()
@@ -91,6 +110,8 @@ export function parseFailpoints(text: string | undefined): Failpoints {
   let syncDelayMs = 0
   let isPowerLossJournaled = false
   let isSyncDisabled = false
+  let clockRate = 1
+  let clockOffsetMs = 0
   const actions = new Map<FailpointName, Action>()
   for (const item of text.split(',')) {
     const [name = '', value = ''] = item.trim().split('=')
@@ -98,10 +119,12 @@ export function parseFailpoints(text: string | undefined): Failpoints {
     if (name === 'sync-delay-ms' && isIntegerIn(value, 0, 60_000)) syncDelayMs = Number(value)
     else if (name === 'power-loss' && value === '') isPowerLossJournaled = true
     else if (name === 'unsafe-no-sync' && value === '') isSyncDisabled = true
+    else if (name === 'clock-rate' && Number(value) >= 0.25 && Number(value) <= 4) clockRate = Number(value)
+    else if (name === 'clock-offset-ms' && isIntegerIn(value, -86_400_000, 86_400_000)) clockOffsetMs = Number(value)
     else if ((failpointNames as readonly string[]).includes(name) && action !== null) actions.set(name as FailpointName, action)
     else throw new Error(`HERD_FAILPOINTS: unknown or malformed failpoint "${item}" (points: ${failpointNames.join(', ')}; actions: crash, crash:P, sleep:MS)`)
   }
-  return new Failpoints({ syncDelayMs, isPowerLossJournaled, isSyncDisabled, actions })
+  return new Failpoints({ syncDelayMs, isPowerLossJournaled, isSyncDisabled, clockRate, clockOffsetMs, actions })
 }
 
 function parseAction(value: string): Action | null {

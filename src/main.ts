@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { startClientServer } from './api/index.ts'
 import { assemble } from './assemble.ts'
-import { systemClock } from './clock.ts'
+import { skewedClock, systemClock } from './clock.ts'
 import { ConfigError, configFilePath, describeSettings, parseConfig, peerAddresses, type Config } from './config.ts'
 import { parseFailpoints } from './failpoints.ts'
 import { createLogger, isLogLevel, type Logger } from './log.ts'
@@ -39,6 +39,7 @@ async function main(): Promise<void> {
 
 async function run(config: Config, log: Logger): Promise<void> {
   const failpoints = parseFailpoints(process.env['HERD_FAILPOINTS'])
+  const clock = failpoints.clockRate !== 1 || failpoints.clockOffsetMs !== 0 ? skewedClock(failpoints.clockRate, failpoints.clockOffsetMs) : systemClock
   let store: LogStore
   if (failpoints.isPowerLossJournaled) {
     const rolledBack = await rollBackPowerCut(config.dataDir)
@@ -63,7 +64,7 @@ async function run(config: Config, log: Logger): Promise<void> {
       ? new PeerClient({
           selfId: config.replicaId,
           secret: config.clusterSecret,
-          clock: systemClock,
+          clock,
           log,
           timeoutMs: config.peerTimeoutMs,
           sendsInFlightMax: 4,
@@ -74,7 +75,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   const node = assemble({
     config,
     store,
-    clock: systemClock,
+    clock,
     log,
     clientUrl: `http://${config.clientHost}:${config.clientPort}`,
     onFatal: fatal,

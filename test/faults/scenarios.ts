@@ -33,6 +33,10 @@ export interface Scenario {
   readonly args?: readonly string[]
   /** Environment of every replica (failpoints). */
   readonly env?: Readonly<Record<string, string>>
+  /** Environment of single replicas, over `env` (a clock fault on one node). */
+  readonly replicaEnv?: Readonly<Record<number, Readonly<Record<string, string>>>>
+  /** Bad clocks may expire a session early (RELIABILITY.md, F14): not a failure here, only never unsafe. */
+  readonly allowsEarlyExpiry?: boolean
   /** A negative control: the checkers must find a violation, or the suite could not see one. */
   readonly mustFail?: boolean
   run(context: NemesisContext): Promise<NemesisResult>
@@ -339,6 +343,34 @@ export const scenarios: Record<string, Scenario> = {
         return async () => {
           for (let waitedMs = 0; paused.ephemeral !== null && !client.sawExpiryAfterPause() && waitedMs < 5000; waitedMs += 100) await sleep(100)
           if (paused.ephemeral !== null && !client.sawExpiryAfterPause()) result.failures.push(`the client of ${paused.ephemeral}, resumed, was not told its session had expired`)
+        }
+      }),
+  },
+
+  /**
+   * F14: bad clocks. Replica 1's clock runs 1.5 times as fast, replica 2's
+   * at half speed with its wall clock an hour ahead, replica 3's wall clock
+   * an hour behind; the leader is killed now and then so that each clock
+   * gets to lead. Elections may be slow or spurious and sessions may expire
+   * early; the history must stay linearizable and nothing acknowledged lost.
+   */
+  'clock-skew': {
+    replicaEnv: {
+      1: { HERD_FAILPOINTS: 'clock-rate=1.5' },
+      2: { HERD_FAILPOINTS: 'clock-rate=0.5,clock-offset-ms=3600000' },
+      3: { HERD_FAILPOINTS: 'clock-offset-ms=-3600000' },
+    },
+    allowsEarlyExpiry: true,
+    run: (context) =>
+      repeatedly(context, async () => {
+        const { cluster, live } = context
+        const leader = await leaderAndTerm(cluster)
+        live.delete(leader.id)
+        await cluster.nodes.get(leader.id)?.kill()
+        await cluster.leader(cluster.ids.filter((id) => id !== leader.id), 15_000)
+        return async () => {
+          await cluster.startReplica(leader.id)
+          live.add(leader.id)
         }
       }),
   },

@@ -1,9 +1,10 @@
-// Crash failpoints (RELIABILITY.md, F17) on one node: the node kills itself
+// Failpoints on one node. Crash points (RELIABILITY.md, F17): the node kills itself
 // at an exact point of its write path, and restarts cleanly with everything
 // it acknowledged and with what it had made durable. The fault suite fires
 // the same points at random in a cluster (npm run test:faults); these pin
 // down what each crash must leave behind.
 import { afterAll, expect, it } from 'vitest'
+import { skewedClock } from '../../src/clock.ts'
 import { parseFailpoints } from '../../src/failpoints.ts'
 import { startNode, stopAll, type NodeProcess } from '../support/node-process.ts'
 
@@ -99,4 +100,18 @@ it('a crash while applying a session expiry: the restart applies the committed e
   const restarted = await node.restart({ args, env: {} })
   nodes.push(restarted)
   expect(await status(restarted.url, '/eph')).toBe(404)
+})
+
+it('a skewed clock runs its timers and its monotonic time at its rate, and its wall clock off by its offset', async () => {
+  const fast = skewedClock(4, 3_600_000)
+  expect(Math.abs(fast.wallMs() - Date.now() - 3_600_000)).toBeLessThan(1000)
+  const realStartMs = performance.now()
+  const clockStartMs = fast.nowMs()
+  await new Promise<void>((resolve) => fast.setTimeout(resolve, 400))
+  const realMs = performance.now() - realStartMs
+  // 400 ms of this clock is 100 ms of real time; by then the clock itself has moved 400 ms.
+  expect(realMs).toBeLessThan(300)
+  expect(fast.nowMs() - clockStartMs).toBeGreaterThanOrEqual(399)
+  expect(() => parseFailpoints('clock-rate=10')).toThrow(/HERD_FAILPOINTS/)
+  expect(parseFailpoints('clock-rate=0.5,clock-offset-ms=-5000').clockRate).toBe(0.5)
 })

@@ -19,6 +19,8 @@ export interface ClusterOptions {
   readonly spares?: number
   /** Environment of every replica process (e.g. HERD_FAILPOINTS), on every start. */
   readonly env?: Readonly<Record<string, string>>
+  /** Environment of one replica, over `env` (e.g. a clock fault on one node). */
+  readonly replicaEnv?: Readonly<Record<number, Readonly<Record<string, string>>>>
 }
 
 export interface ClusterStatusBody {
@@ -62,6 +64,7 @@ export class TestCluster {
   readonly #args: readonly string[]
   #env: Readonly<Record<string, string>>
   readonly #pastOutput = new Map<number, string>()
+  readonly #replicaEnv: Readonly<Record<number, Readonly<Record<string, string>>>>
   readonly links: LinkTable | null
 
   private constructor(options: ClusterOptions, clientPorts: number[], peerPorts: number[], links: LinkTable | null) {
@@ -70,6 +73,7 @@ export class TestCluster {
     this.#peerPorts = peerPorts
     this.#args = options.args ?? []
     this.#env = options.env ?? {}
+    this.#replicaEnv = options.replicaEnv ?? {}
     this.links = links
     const root = makeTempDir('herd-cluster-')
     this.#dataDirs = clientPorts.map((_, i) => join(root, `replica-${i + 1}`))
@@ -145,7 +149,7 @@ export class TestCluster {
       dataDir: this.#dataDirs[id - 1] as string,
       port: this.#clientPorts[id - 1] as number,
       args: ['--replica-id', String(id), '--peers', peers, '--peer-port', String(this.#peerPorts[id - 1]), '--serve-threads', '1', ...this.#args, ...extra],
-      env: { HERD_CLUSTER_SECRET: clusterSecret, ...this.#env },
+      env: { HERD_CLUSTER_SECRET: clusterSecret, ...this.#env, ...this.#replicaEnv[id] },
     })
     this.nodes.set(id, node)
     return node
