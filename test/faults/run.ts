@@ -99,7 +99,8 @@ async function main(): Promise<void> {
     verdicts.push(verdict)
     console.log(`${verdict.passed ? 'PASS' : 'FAIL'} ${name} (seed ${verdict.seed}): ${summary(verdict)}`)
     if (verdict.mustFail) console.log(`     negative control: ${verdict.passed ? 'the checkers caught the violation it causes' : 'the checkers did NOT catch the violation it causes'}`)
-    for (const failure of verdict.failures) console.log(`     ${verdict.mustFail ? '(expected) ' : ''}${failure.split('\n').slice(0, 12).join('\n     ')}`)
+    // A negative control's violations are expected: their first lines are enough.
+    for (const failure of verdict.failures) console.log(verdict.mustFail ? `     (expected) ${failure.split('\n')[0]}` : `     ${failure.split('\n').slice(0, 12).join('\n     ')}`)
   }
   writeFileSync(join(out, 'report.json'), JSON.stringify(verdicts, null, 2))
   console.log('')
