@@ -44,7 +44,8 @@ export function skewedClock(rate: number, wallOffsetMs: number): Clock {
   const scaled = (): number => (performance.now() - startMs) * rate
   return {
     nowMs: () => startMs + scaled(),
-    wallMs: () => startWallMs + wallOffsetMs + scaled(),
+    // Whole milliseconds, as Date.now() gives: entries carry integers.
+    wallMs: () => Math.floor(startWallMs + wallOffsetMs + scaled()),
     setTimeout: (callback, delayMs) => systemClock.setTimeout(callback, delayMs / rate),
     setInterval: (callback, intervalMs) => systemClock.setInterval(callback, intervalMs / rate),
   }

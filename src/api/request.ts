@@ -341,7 +341,7 @@ export function idempotencyClaim(req: HttpRequest, deps: ApiDeps, body: Uint8Arr
   return {
     key,
     fingerprint: hash.digest('base64url').slice(0, 22),
-    expiresAtMs: deps.clock.wallMs() + deps.config.idempotencyWindowMs,
+    windowMs: deps.config.idempotencyWindowMs,
   }
 }
 

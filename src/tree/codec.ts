@@ -142,12 +142,12 @@ function writeClaim(w: ByteWriter, claim: IdempotencyClaim | null): void {
   if (claim === null) return
   w.string(claim.key)
   w.string(claim.fingerprint)
-  w.varint(claim.expiresAtMs)
+  w.varint(claim.windowMs)
 }
 
 function readClaim(r: ByteReader): IdempotencyClaim | null {
   if (!r.bool()) return null
-  return { key: r.string(), fingerprint: r.string(), expiresAtMs: r.varint() }
+  return { key: r.string(), fingerprint: r.string(), windowMs: r.varint() }
 }
 
 function writeAcl(w: ByteWriter, acl: Acl): void {

@@ -229,7 +229,7 @@ export class DataTree implements TreeReader {
       const record = this.idempotency.lookup(claim.key, entry.timeMs)
       if (record === undefined) {
         applied = this.applyCommand(entry)
-        this.idempotency.store({ key: claim.key, fingerprint: claim.fingerprint, outcome: applied.outcome, expiresAtMs: claim.expiresAtMs, zxid: entry.zxid })
+        this.idempotency.store({ key: claim.key, fingerprint: claim.fingerprint, outcome: applied.outcome, expiresAtMs: entry.timeMs + claim.windowMs, zxid: entry.zxid })
       } else if (record.fingerprint === claim.fingerprint) {
         applied = { outcome: record.outcome, events: noEvents, replayOf: record.zxid }
       } else {

@@ -203,8 +203,12 @@ export interface IdempotencyClaim {
   readonly key: string
   /** A digest of the request (method, path, query, body) made by the gateway. */
   readonly fingerprint: string
-  /** Leader's wall clock at proposal plus the window. */
-  readonly expiresAtMs: number
+  /**
+   * How long the key is remembered, from the entry's own time (the leader's
+   * stamp): never from the clock of the replica that took the request, so
+   * that a replica with a wrong clock cannot make claims expire at once.
+   */
+  readonly windowMs: number
 }
 
 /** A committed log entry as the tree applies it. */

@@ -47,8 +47,12 @@ const ciTier = [
  * each bug also has a deterministic unit test.)
  *   crash-failpoints 322: a follower snapshotted past its own durable log
  *   (test/unit/replication/cluster.test.ts, "a replica whose disk lags").
+ *   clock-skew 400: an Idempotency-Key's expiry came from the clock of the
+ *   replica that took the request, so behind a leader whose clock ran ahead
+ *   every key was expired on arrival and a retried delete ran twice
+ *   (test/unit/tree/idempotency.test.ts, "a window counts from the entry").
  */
-const regressionSeeds: Readonly<Record<string, number>> = { 'crash-failpoints': 322 }
+const regressionSeeds: Readonly<Record<string, number>> = { 'crash-failpoints': 322, 'clock-skew': 400 }
 
 /** The znodes W4's watchers follow. */
 const watchedPaths = ['/w4/k0', '/w4/k1']
@@ -130,8 +134,7 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
   try {
     await cluster.leader()
     const first = cluster.url(1)
-    for (const root of ['/w1', '/w2', '/w4', '/w5', '/w7']) await fetch(`${first}/znodes${root}`, { method: 'PUT' })
-    for (const path of watchedPaths) await fetch(`${first}/znodes${path}`, { method: 'PUT', body: 'initial' })
+    for (const path of ['/w1', '/w2', '/w4', '/w5', '/w7', ...watchedPaths]) await setUp(first, path)
     await cluster.converged()
     observer.start()
 
@@ -232,6 +235,21 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
     newLeaderMs,
     failures,
     seconds: Math.round((performance.now() - startedMs) / 1000),
+  }
+}
+
+/** Creates `path` for the workloads, asking again while the new cluster settles (a leader change, a write timing out). */
+async function setUp(url: string, path: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const response = await fetch(`${url}/znodes${path}`, { method: 'PUT', body: 'initial', headers: { 'idempotency-key': `setup${path}` }, signal: AbortSignal.timeout(5000) })
+      await response.arrayBuffer()
+      if (response.status === 201 || response.status === 409) return
+      if (attempt >= 20) throw new Error(`cannot create ${path}: ${response.status}`)
+    } catch (error) {
+      if (attempt >= 20) throw error
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250))
   }
 }
 

@@ -105,6 +105,7 @@ it('a crash while applying a session expiry: the restart applies the committed e
 it('a skewed clock runs its timers and its monotonic time at its rate, and its wall clock off by its offset', async () => {
   const fast = skewedClock(4, 3_600_000)
   expect(Math.abs(fast.wallMs() - Date.now() - 3_600_000)).toBeLessThan(1000)
+  expect(Number.isInteger(fast.wallMs())).toBe(true)
   const realStartMs = performance.now()
   const clockStartMs = fast.nowMs()
   await new Promise<void>((resolve) => fast.setTimeout(resolve, 400))

@@ -46,6 +46,6 @@ const callerArb: fc.Arbitrary<Caller> = fc.record({
   ids: fc.array(fc.record({ scheme: text, id: text }), { maxLength: 3 }),
 })
 
-const claimArb: fc.Arbitrary<IdempotencyClaim | null> = fc.option(fc.record({ key: text, fingerprint: text, expiresAtMs: int }), { nil: null })
+const claimArb: fc.Arbitrary<IdempotencyClaim | null> = fc.option(fc.record({ key: text, fingerprint: text, windowMs: int }), { nil: null })
 
 export const proposalArb: fc.Arbitrary<Proposal> = fc.record({ timeMs: int, caller: callerArb, idempotency: claimArb, command: commandArb })

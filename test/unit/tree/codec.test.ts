@@ -53,7 +53,7 @@ describe('proposal codec', () => {
     const claimed: Proposal = {
       ...proposal({ type: 'membership', members: [{ id: 3, host: 'h', port: 1 }] }),
       caller: { sessionId: 5, ids: [{ scheme: 'digest', id: 'a:b' }] },
-      idempotency: { key: 'k', fingerprint: 'f', expiresAtMs: 9 },
+      idempotency: { key: 'k', fingerprint: 'f', windowMs: 9 },
     }
     expect(membershipOf(encodeProposal(claimed))).toEqual([{ id: 3, host: 'h', port: 1 }])
     expect(() => membershipOf(new Uint8Array([1, 0]))).toThrow(CodecError)
@@ -63,7 +63,7 @@ describe('proposal codec', () => {
     const p: Proposal = {
       timeMs: -5,
       caller: { sessionId: 77, ids: [{ scheme: 'digest', id: 'user:hash' }, { scheme: 'ip', id: '127.0.0.1' }] },
-      idempotency: { key: 'key-1', fingerprint: 'sha256:abc', expiresAtMs: 1_700_000_300_000 },
+      idempotency: { key: 'key-1', fingerprint: 'sha256:abc', windowMs: 300_000 },
       command: { type: 'noop' },
     }
     expect(decodeEntry(1, encodeProposal(p))).toEqual({ zxid: 1, ...p })

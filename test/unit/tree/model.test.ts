@@ -175,7 +175,7 @@ class Model {
     }
     const applied = this.applyCommand(entry)
     this.keys = this.keys.filter((k) => k.key !== claim.key)
-    this.keys.push({ key: claim.key, fingerprint: claim.fingerprint, outcome: applied.outcome, expiresAtMs: claim.expiresAtMs, zxid: entry.zxid })
+    this.keys.push({ key: claim.key, fingerprint: claim.fingerprint, outcome: applied.outcome, expiresAtMs: entry.timeMs + claim.windowMs, zxid: entry.zxid })
     while (this.keys.length > options.idempotencyKeysMax) this.keys.shift()
     return applied
   }
@@ -502,7 +502,7 @@ function resolve(step: CommandStep, model: Model, zxid: number, timeMs: number):
     const path = resolvePath(model, spec.path)
     command = { type: 'reap', path, czxid: spec.isCurrent ? (model.znodes.get(path)?.czxid ?? 0) : spec.czxid }
   }
-  const claim = step.claim === null ? null : { key: step.claim.key, fingerprint: step.claim.fingerprint, expiresAtMs: timeMs + step.claim.windowMs }
+  const claim = step.claim === null ? null : { key: step.claim.key, fingerprint: step.claim.fingerprint, windowMs: step.claim.windowMs }
   return { zxid, timeMs, caller: { sessionId: pickSession(model, step.sessionPick), ids: [] }, idempotency: claim, command }
 }
 

@@ -21,7 +21,7 @@ function richHarness(): { h: Harness; session: number; idle: number } {
   h.create('/ttl', { kind: 'ttl', ttlMs: 500 })
   h.ok({ type: 'setData', path: '/app', data: bytes('config v2'), version: -1 })
   h.ok({ type: 'setACL', path: '/app/queue', acl: digestAcl, version: -1 })
-  const claim = { key: 'retry-1', fingerprint: 'fp', expiresAtMs: h.timeMs + 60_000 }
+  const claim = { key: 'retry-1', fingerprint: 'fp', windowMs: 60_000 }
   h.apply(createOp('/app/created-once'), { idempotency: claim })
   h.apply(createOp('/missing/x'), { idempotency: { ...claim, key: 'retry-2' } })
   h.apply({ type: 'multi', ops: [createOp('/m'), createOp('/m')] }, { idempotency: { ...claim, key: 'retry-3' } })
@@ -31,7 +31,7 @@ function richHarness(): { h: Harness; session: number; idle: number } {
 /** The same commands on both trees must give the same outcomes, events and digests. */
 function expectSameBehaviour(a: Harness, b: Harness, commands: readonly (readonly [Command, number])[]): void {
   for (const [command, sessionId] of commands) {
-    const claim = { key: 'retry-1', fingerprint: 'fp', expiresAtMs: a.timeMs + 60_000 }
+    const claim = { key: 'retry-1', fingerprint: 'fp', windowMs: 60_000 }
     const left = a.apply(command, { sessionId, idempotency: command.type === 'noop' ? claim : null })
     const right = b.apply(command, { sessionId, idempotency: command.type === 'noop' ? claim : null })
     expect(right).toEqual(left)
