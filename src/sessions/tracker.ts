@@ -167,10 +167,19 @@ export class SessionTracker implements SessionsHandle {
     return { timeoutMs }
   }
 
-  /** The leader's side of a heartbeat, answered at once. */
-  renew(sessionId: number, secret: string): { readonly timeoutMs: number } {
+  /**
+   * The leader's side of a heartbeat: renews the lease, then answers once a
+   * quorum has confirmed that this replica still leads. A leader deposed
+   * without knowing it yet (paused, cut off) would otherwise promise a lease
+   * the real leader never saw, and the client, told its heartbeat went
+   * through, would see its session expire less than a timeout later (found
+   * by the fault suite's pause-leader scenario).
+   */
+  async renew(sessionId: number, secret: string): Promise<{ readonly timeoutMs: number }> {
+    const { replica, clock } = this.#options
     const session = this.authenticate(sessionId, secret)
-    if (this.#options.replica.isLeader) this.#renew(sessionId, this.#options.clock.nowMs() + session.timeoutMs)
+    if (replica.isLeader) this.#renew(sessionId, clock.nowMs() + session.timeoutMs)
+    await replica.readIndex(Math.max(100, Math.floor(session.timeoutMs / 2)))
     return session
   }
 

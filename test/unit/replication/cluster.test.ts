@@ -11,6 +11,7 @@ import { Replica, type PeerTransport, type ReplicaOptions } from '../../../src/r
 import { MemoryStore } from '../../../src/storage/index.ts'
 import { anonymous, openAcl, type Command } from '../../../src/tree/index.ts'
 import { HerdError } from '../../../src/errors.ts'
+import { SessionTracker } from '../../../src/sessions/index.ts'
 
 const members = [1, 2, 3].map((id) => ({ id, host: '127.0.0.1', port: 9000 + id }))
 
@@ -256,5 +257,30 @@ describe('a cluster of three in one process', () => {
     const last = Math.max(...replicas.map((replica) => replica.appliedZxid))
     await Promise.all(replicas.map((replica) => replica.waitForApplied(last, 5000)))
     expect(new Set(replicas.map((replica) => replica.tree.digest)).size).toBe(1)
+  })
+
+  it('a leader cut off from the others does not answer a heartbeat: it cannot promise a lease the real leader never saw', async () => {
+    // Fault suite, pause-leader: a leader paused past an election answered
+    // the heartbeats queued meanwhile once resumed, as if it still led; the
+    // clients, told their heartbeats went through, saw their sessions expire
+    // less than a timeout later at the real leader.
+    const replicas = [1, 2, 3].map((id) => start(id))
+    const trackers = replicas.map((replica) => {
+      const tracker = new SessionTracker({ replica, clock: systemClock, sessionTimeoutMinMs: 100, sessionTimeoutMaxMs: 60_000, sessionCheckIntervalMs: 50, log: () => undefined })
+      tracker.start()
+      return tracker
+    })
+    try {
+      const leader = await until('a leader', () => leaderOf(replicas))
+      const tracker = trackers[replicas.indexOf(leader)] as SessionTracker
+      const session = await tracker.create(10_000)
+      expect(await tracker.heartbeat(session.id, session.secret)).toEqual({ timeoutMs: 10_000 })
+      // Cut the leader off; it goes on believing it leads for a while (until its check-quorum).
+      network.down.add(leader.status().id)
+      expect(leader.isLeader).toBe(true)
+      await expect(tracker.heartbeat(session.id, session.secret)).rejects.toThrow(HerdError)
+    } finally {
+      for (const tracker of trackers) tracker.stop()
+    }
   })
 })
