@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Prng } from '../support/raft-sim-prng.ts'
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts'
 import { TestCluster, missingOn, writer, type Acked } from '../support/cluster-process.ts'
 import { checkLinearizability, formatReport } from './lib/linearizability.ts'
 import { History, perform, registerClient, type RegisterWorkload } from './lib/register-client.ts'
@@ -23,6 +24,8 @@ import { Observer } from './lib/observer.ts'
 import { SessionClient } from './lib/session-client.ts'
 import { checkSequential, sequentialClient, type SequentialCreate } from './lib/sequential-client.ts'
 import { ChangeLog, changeWriter, checkWatches, readStat, Watcher } from './lib/watch-client.ts'
+import { checkMulti, multiClient, multiRoot, type MultiRecord } from './lib/multi-client.ts'
+import { checkFencedWrites, LockClient, lockRoot } from './lib/lock-client.ts'
 import { scenarios, type Scenario } from './scenarios.ts'
 
 const ciTier = [
@@ -39,6 +42,7 @@ const ciTier = [
   'session-pause',
   'lagging-follower',
   'clock-skew',
+  'client-partition',
 ]
 /**
  * Seeds that once made a scenario fail, each for a bug since fixed: without
@@ -69,6 +73,8 @@ interface Verdict {
   readonly unknownOperations: number
   readonly ackedCreates: number
   readonly sequentialCreates: number
+  readonly multisOk: number
+  readonly locks: string
   readonly watchEvents: number
   readonly lost: number
   readonly linearizable: string
@@ -126,6 +132,9 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
   const acked: Acked[] = []
   const sequential: SequentialCreate[] = []
   const changes = new ChangeLog()
+  const multis: MultiRecord[] = []
+  let lockFigures = ''
+  let clientProxy: FaultProxy | null = null
   let watchEvents = 0
   const observer = new Observer(cluster)
   let newLeaderMs: number[] = []
@@ -134,35 +143,46 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
   try {
     await cluster.leader()
     const first = cluster.url(1)
-    for (const path of ['/w1', '/w2', '/w4', '/w5', '/w7', ...watchedPaths]) await setUp(first, path)
+    for (const path of ['/w1', '/w2', multiRoot, `${multiRoot}/a`, `${multiRoot}/b`, `${multiRoot}/n`, '/w4', '/w5', lockRoot, `${lockRoot}/lock`, `${lockRoot}/resource`, '/w7', ...watchedPaths]) await setUp(first, path)
     await cluster.converged()
     observer.start()
 
     const live = new Set(cluster.ids)
     const targets = (): string[] => [...live].map((id) => cluster.url(id))
     const workload: RegisterWorkload = { root: '/w1', keys: 3, opsPerKeySet: 300, requestTimeoutMs: 4000, resolveMs: 15_000 }
+    // A proxy per client (F12): one session client and one watcher reach replica 1 only through it, so a nemesis can cut them off.
+    clientProxy = await startFaultProxy({ host: '127.0.0.1', port: Number(new URL(first).port) }, { seed })
+    const proxied = `http://127.0.0.1:${clientProxy.port}`
+    const proxiedTargets = (): string[] => (live.has(1) ? [proxied] : [])
     const watchers: Watcher[] = []
     for (const path of watchedPaths) {
       const since = await readStat(first, path)
       if (since === null) throw new Error(`cannot read ${path}`)
       for (let w = 0; w < 2; w++) watchers.push(new Watcher(path, since, targets))
+      watchers.push(new Watcher(path, since, proxiedTargets))
     }
-    const sessions = Array.from({ length: 3 }, (_, c) => new SessionClient(`s${c}`, { root: '/w5', timeoutMs: sessionTimeoutMs, requestTimeoutMs: 3000 }, targets))
+    const sessionWorkload = { root: '/w5', timeoutMs: sessionTimeoutMs, requestTimeoutMs: 3000 }
+    const proxiedSession = new SessionClient('sp', sessionWorkload, proxiedTargets)
+    const sessions = [...Array.from({ length: 3 }, (_, c) => new SessionClient(`s${c}`, sessionWorkload, targets)), proxiedSession]
+    const locks = Array.from({ length: 3 }, (_, c) => new LockClient(`l${c}`, sessionTimeoutMs, targets))
     const clients = [
       ...Array.from({ length: 5 }, (_, c) => registerClient(history, workload, random.fork(), targets, () => isDone)),
       ...Array.from({ length: 2 }, (_, c) => writer(c, '/w2', targets, acked, () => isDone, 4000)),
       ...sessions.map((session) => session.run(() => isDone)),
       ...Array.from({ length: 2 }, (_, c) => sequentialClient(c, '/w7', targets, sequential, () => isDone)),
       changeWriter(watchedPaths, targets, changes, () => isDone),
+      ...Array.from({ length: 2 }, (_, c) => multiClient(c, targets, multis, () => isDone)),
+      ...locks.map((lock) => lock.run(() => isDone)),
       ...watchers.map((watcher) => watcher.run(() => isDone)),
     ]
 
-    const nemesis = await scenario.run({ cluster, random: random.fork(), observer, live, seconds, sessions, sessionTimeoutMs })
+    const nemesis = await scenario.run({ cluster, random: random.fork(), observer, live, seconds, sessions, locks, sessionTimeoutMs, clientProxy, proxiedSession })
     newLeaderMs = nemesis.newLeaderMs
     failures.push(...nemesis.failures)
 
     // Heal everything, bring every replica back, let the clients see a healthy cluster for a moment.
     cluster.links?.heal()
+    clientProxy.setMode({ kind: 'pass' })
     for (const id of cluster.ids) {
       if (!live.has(id)) {
         await cluster.startReplica(id)
@@ -193,6 +213,10 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
     failures.push(...checkSequential(sequential))
     await Promise.all(watchers.map((watcher, i) => watcher.final(cluster.url(cluster.ids[i % cluster.ids.length] as number), changes)))
     failures.push(...checkWatches(watchers, changes))
+    failures.push(...(await checkMulti(cluster.url(cluster.ids[0] as number), multis)))
+    const fenced = locks.flatMap((lock) => lock.writes)
+    failures.push(...checkFencedWrites(fenced))
+    lockFigures = `${locks.reduce((sum, lock) => sum + lock.tenures, 0)} tenures, ${fenced.length} fenced writes, ${locks.reduce((sum, lock) => sum + lock.refused, 0)} refused`
     watchEvents = watchers.reduce((sum, watcher) => sum + watcher.events.length, 0)
     const elections = await observer.stop()
     for (const conflict of elections.conflicts) failures.push(`term ${conflict.term} had leaders ${conflict.leaders.join(' and ')}`)
@@ -215,6 +239,7 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
       for (const id of cluster.nodes.keys()) writeFileSync(join(dir, `replica-${id}.log`), cluster.output(id))
     }
     await cluster.stop()
+    await clientProxy?.close()
   }
   const operations = history.operations
   return {
@@ -228,6 +253,8 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
     unknownOperations: operations.filter((operation) => operation.outcome === 'unknown').length,
     ackedCreates: acked.length,
     sequentialCreates: sequential.length,
+    multisOk: multis.filter((record) => record.outcome === 'ok').length,
+    locks: lockFigures,
     watchEvents,
     lost: failures.filter((failure) => failure.includes('lacks')).length,
     linearizable,
@@ -268,12 +295,12 @@ async function finalReads(history: History, url: string): Promise<void> {
 
 function summary(verdict: Verdict): string {
   const leader = verdict.newLeaderMs.length > 0 ? `, new leader in ${verdict.newLeaderMs.map((ms) => ms.toFixed(0)).join('/')} ms` : ''
-  return `${verdict.operations} ops (${verdict.okOperations} ok, ${verdict.unknownOperations} unknown), ${verdict.ackedCreates} acked creates, ${verdict.sequentialCreates} sequential, ${verdict.watchEvents} watch events, linearizable: ${verdict.linearizable}${leader}, ${verdict.seconds} s`
+  return `${verdict.operations} ops (${verdict.okOperations} ok, ${verdict.unknownOperations} unknown), ${verdict.ackedCreates} acked creates, ${verdict.sequentialCreates} sequential, ${verdict.multisOk} multis, lock: ${verdict.locks}, ${verdict.watchEvents} watch events, linearizable: ${verdict.linearizable}${leader}, ${verdict.seconds} s`
 }
 
 function table(verdicts: readonly Verdict[]): string {
   const rows = [
-    ['scenario', 'seed', 'verdict', 'ops', 'unknown', 'acked creates', 'sequential', 'watch events', 'lost', 'linearizable', 'new leader (ms)'],
+    ['scenario', 'seed', 'verdict', 'ops', 'unknown', 'acked creates', 'sequential', 'multis ok', 'watch events', 'lost', 'linearizable', 'new leader (ms)'],
     ...verdicts.map((v) => [
       v.scenario,
       String(v.seed),
@@ -282,6 +309,7 @@ function table(verdicts: readonly Verdict[]): string {
       String(v.unknownOperations),
       String(v.ackedCreates),
       String(v.sequentialCreates),
+      String(v.multisOk),
       String(v.watchEvents),
       String(v.lost),
       v.linearizable,

@@ -10,6 +10,8 @@ import type { Prng } from '../support/raft-sim-prng.ts'
 import type { TestCluster } from '../support/cluster-process.ts'
 import type { Observer } from './lib/observer.ts'
 import { exists, type SessionClient } from './lib/session-client.ts'
+import type { LockClient } from './lib/lock-client.ts'
+import type { FaultProxy } from '../support/fault-proxy.ts'
 
 export interface NemesisContext {
   readonly cluster: TestCluster
@@ -18,8 +20,13 @@ export interface NemesisContext {
   readonly live: Set<number>
   readonly seconds: number
   readonly sessions: readonly SessionClient[]
+  readonly locks: readonly LockClient[]
   /** The session timeout the session clients ask for. */
   readonly sessionTimeoutMs: number
+  /** The proxy between replica 1 and the clients that reach it only through it (a session client and watchers). */
+  readonly clientProxy: FaultProxy
+  /** The session client behind clientProxy. */
+  readonly proxiedSession: SessionClient
 }
 
 export interface NemesisResult {
@@ -318,11 +325,22 @@ export const scenarios: Record<string, Scenario> = {
     },
   },
 
-  /** F6: a session client paused past its timeout: its ephemeral goes in time, and the resumed client learns its session expired. */
+  /**
+   * F6: a session client paused past its timeout: its ephemeral goes in
+   * time, and the resumed client learns its session expired. Every other
+   * time a lock client (W6) is paused past its timeout instead, often while
+   * holding the lock: resumed, its fenced writes must be refused.
+   */
   'session-pause': {
     run: (context) =>
       repeatedly(context, async (result) => {
         const { cluster, random, live } = context
+        if (random.chance(0.5)) {
+          const lock = random.pick(context.locks.filter((candidate) => !candidate.isPaused))
+          lock.pause()
+          await sleep(context.sessionTimeoutMs + 2500)
+          return async () => lock.resume()
+        }
         const client = random.pick(context.sessions.filter((session) => !session.isPaused))
         const paused = client.pause()
         const boundMs = context.sessionTimeoutMs + 2500
@@ -371,6 +389,33 @@ export const scenarios: Record<string, Scenario> = {
         return async () => {
           await cluster.startReplica(leader.id)
           live.add(leader.id)
+        }
+      }),
+  },
+
+  /**
+   * F12: a session client and watchers cut off from their replica (their
+   * own proxy blackholes), briefly or past the session timeout. A brief cut
+   * must not cost the session; a long one must (the client is told once it
+   * is back); the watchers resume at the zxid they last saw and miss
+   * nothing (the W4 checks).
+   */
+  'client-partition': {
+    run: (context) =>
+      repeatedly(context, async (result) => {
+        const { clientProxy, proxiedSession, random, sessionTimeoutMs } = context
+        const isLong = random.chance(0.5)
+        const cutMs = isLong ? sessionTimeoutMs + 2500 : 800
+        const startMs = performance.now()
+        clientProxy.setMode({ kind: 'blackhole' })
+        await sleep(cutMs)
+        clientProxy.setMode({ kind: 'pass' })
+        return async () => {
+          // The client's next heartbeats tell it either way.
+          for (let waitedMs = 0; isLong && (proxiedSession.expiredSeenMs ?? 0) < startMs && waitedMs < 5000; waitedMs += 100) await sleep(100)
+          const expired = (proxiedSession.expiredSeenMs ?? 0) >= startMs
+          if (isLong && !expired) result.failures.push(`a client cut off for ${cutMs} ms (timeout ${sessionTimeoutMs} ms) was not told its session had expired`)
+          if (!isLong && expired) result.failures.push(`a client cut off for only ${cutMs} ms lost its session (timeout ${sessionTimeoutMs} ms)`)
         }
       }),
   },

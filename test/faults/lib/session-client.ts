@@ -55,11 +55,13 @@ export class SessionClient {
     for (let n = 0; !isDone(); n++) {
       const urls = this.#targets()
       const url = urls[n % Math.max(1, urls.length)]
+      let isAnswered = true
       if (!this.#isPaused && url !== undefined) {
         if (this.#session === null) await this.#open(url, n)
-        else await this.#heartbeat(url)
+        else isAnswered = await this.#heartbeat(url)
       }
-      await sleep(this.#workload.timeoutMs / 3)
+      // A heartbeat that got no answer is sent again soon (elsewhere, if there is an elsewhere), as a real client would.
+      await sleep(isAnswered ? this.#workload.timeoutMs / 3 : 200)
     }
   }
 
@@ -118,10 +120,16 @@ export class SessionClient {
     }
   }
 
-  async #heartbeat(url: string): Promise<void> {
+  /** When the client last learned that its session had expired, or null. */
+  get expiredSeenMs(): number | null {
+    return this.#expiredSeenMs
+  }
+
+  /** Heartbeats once; answers whether a replica answered at all. */
+  async #heartbeat(url: string): Promise<boolean> {
     const session = this.#session as Session
     const invokeMs = performance.now()
-    const status = await this.#heartbeatStatus(url, session)
+    const status = await this.#heartbeatStatus(url, session, this.#workload.timeoutMs / 3)
     if (status === 200) {
       this.#lastOkInvokeMs = invokeMs
     } else if (status === sessionExpiredStatus) {
@@ -132,6 +140,7 @@ export class SessionClient {
       }
       this.#expired(this.#ephemeral)
     }
+    return status !== null && status < 500
   }
 
   #expired(ephemeral: string | null): void {
@@ -141,9 +150,9 @@ export class SessionClient {
     this.#ephemeral = null
   }
 
-  async #heartbeatStatus(url: string, session: Session): Promise<number | null> {
+  async #heartbeatStatus(url: string, session: Session, timeoutMs = this.#workload.requestTimeoutMs): Promise<number | null> {
     try {
-      const response = await fetch(`${url}/sessions/${session.id}/heartbeat`, { method: 'POST', headers: { 'herd-session-secret': session.secret }, signal: AbortSignal.timeout(this.#workload.requestTimeoutMs) })
+      const response = await fetch(`${url}/sessions/${session.id}/heartbeat`, { method: 'POST', headers: { 'herd-session-secret': session.secret }, signal: AbortSignal.timeout(timeoutMs) })
       await response.arrayBuffer()
       return response.status
     } catch {
