@@ -203,6 +203,7 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
       await session.finalCheck(cluster.url(cluster.ids[0] as number))
       failures.push(...session.failures.filter((failure) => !(scenario.allowsEarlyExpiry === true && failure.includes('after a heartbeat that succeeded'))))
     }
+    if (sessions.every((session) => session.okHeartbeats === 0)) failures.push('no heartbeat was acknowledged: the session checks tested nothing')
     const ackedSequential = sequential.map((create) => ({ path: create.path, data: '' }))
     for (const id of cluster.ids) {
       const missing = await missingOn(cluster.url(id), acked)

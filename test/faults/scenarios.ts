@@ -336,7 +336,9 @@ export const scenarios: Record<string, Scenario> = {
       repeatedly(context, async (result) => {
         const { cluster, random, live } = context
         if (random.chance(0.5)) {
-          const lock = random.pick(context.locks.filter((candidate) => !candidate.isPaused))
+          // The holder, when there is one: a holder paused past its timeout is the case the fence is for.
+          const candidates = context.locks.filter((candidate) => !candidate.isPaused)
+          const lock = candidates.find((candidate) => candidate.isHolding) ?? random.pick(candidates)
           lock.pause()
           await sleep(context.sessionTimeoutMs + 2500)
           return async () => lock.resume()
@@ -360,7 +362,7 @@ export const scenarios: Record<string, Scenario> = {
         client.resume()
         return async () => {
           for (let waitedMs = 0; paused.ephemeral !== null && !client.sawExpiryAfterPause() && waitedMs < 5000; waitedMs += 100) await sleep(100)
-          if (paused.ephemeral !== null && !client.sawExpiryAfterPause()) result.failures.push(`the client of ${paused.ephemeral}, resumed, was not told its session had expired`)
+          if (paused.ephemeral !== null && !client.sawExpiryAfterPause()) result.failures.push(`the client of ${paused.ephemeral}, resumed, was not told its session had expired (${client.describe()})`)
         }
       }),
   },
@@ -414,7 +416,7 @@ export const scenarios: Record<string, Scenario> = {
           // The client's next heartbeats tell it either way.
           for (let waitedMs = 0; isLong && (proxiedSession.expiredSeenMs ?? 0) < startMs && waitedMs < 5000; waitedMs += 100) await sleep(100)
           const expired = (proxiedSession.expiredSeenMs ?? 0) >= startMs
-          if (isLong && !expired) result.failures.push(`a client cut off for ${cutMs} ms (timeout ${sessionTimeoutMs} ms) was not told its session had expired`)
+          if (isLong && !expired) result.failures.push(`a client cut off for ${cutMs} ms (timeout ${sessionTimeoutMs} ms) was not told its session had expired (${proxiedSession.describe()})`)
           if (!isLong && expired) result.failures.push(`a client cut off for only ${cutMs} ms lost its session (timeout ${sessionTimeoutMs} ms)`)
         }
       }),

@@ -33,6 +33,8 @@ export class LockClient {
   /** Fenced writes the resource refused (a stale holder's, after a pause). */
   refused = 0
   tenures = 0
+  /** Whether the client holds the lock (as far as it knows) right now. */
+  isHolding = false
   #session: Session | null = null
   #isPaused = false
   readonly #name: string
@@ -79,6 +81,15 @@ export class LockClient {
 
   /** The lock child named `child` (a full path) is first: hold the lock, write fenced, release. */
   async #hold(child: string, isDone: () => boolean): Promise<void> {
+    this.isHolding = true
+    try {
+      await this.#fencedWrites(child, isDone)
+    } finally {
+      this.isHolding = false
+    }
+  }
+
+  async #fencedWrites(child: string, isDone: () => boolean): Promise<void> {
     this.tenures++
     const tenure = `${this.#name}:${child.slice(child.lastIndexOf('/') + 1)}`
     // The fencing token: the resource's version when the lock was taken. Each

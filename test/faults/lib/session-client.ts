@@ -27,11 +27,14 @@ interface Session {
 
 export class SessionClient {
   readonly failures: string[] = []
+  /** Heartbeats a replica acknowledged: a run with none tested nothing. */
+  okHeartbeats = 0
   #session: Session | null = null
   #ephemeral: string | null = null
   /** Invocation time of the newest heartbeat that succeeded (or of the session's creation). */
   #lastOkInvokeMs = 0
   #isPaused = false
+  #lastStatus: number | null = null
   #expiredSeenMs: number | null = null
   #pausedAtMs: number | null = null
   /** Ephemerals of sessions seen expired: must be gone. */
@@ -120,6 +123,12 @@ export class SessionClient {
     }
   }
 
+  /** The client's state, for failure messages. */
+  describe(): string {
+    const at = (ms: number | null): string => (ms === null ? 'never' : `${ms.toFixed(0)} ms`)
+    return `session ${this.#session?.id ?? 'none'}, last heartbeat answer ${this.#lastStatus ?? 'none'}, paused at ${at(this.#pausedAtMs)}, expiry seen at ${at(this.#expiredSeenMs)}, now ${performance.now().toFixed(0)} ms`
+  }
+
   /** When the client last learned that its session had expired, or null. */
   get expiredSeenMs(): number | null {
     return this.#expiredSeenMs
@@ -129,8 +138,10 @@ export class SessionClient {
   async #heartbeat(url: string): Promise<boolean> {
     const session = this.#session as Session
     const invokeMs = performance.now()
-    const status = await this.#heartbeatStatus(url, session, this.#workload.timeoutMs / 3)
+    const status = await this.#heartbeatStatus(url, session, Math.floor(this.#workload.timeoutMs / 3))
+    this.#lastStatus = status
     if (status === 200) {
+      this.okHeartbeats++
       this.#lastOkInvokeMs = invokeMs
     } else if (status === sessionExpiredStatus) {
       const nowMs = performance.now()
