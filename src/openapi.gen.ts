@@ -605,6 +605,11 @@ export interface components {
             zxid: components["schemas"]["Zxid"];
             /** @description The znode's stat after the change (the watched znode's, for NodeChildrenChanged); null for NodeDeleted. */
             stat: components["schemas"]["Stat"] | null;
+            /**
+             * @description Present when the replica jumped over the change (it installed a leader's snapshot while the watch waited) and found it by comparing the znode before and after: `zxid` is then the znode's newest change, not necessarily the first after the watch's zxid (as a ZooKeeper server re-arming watches for a reconnecting client).
+             * @constant
+             */
+            resync?: true;
         };
         /** @description RFC 9457 problem details with herd's stable error code. */
         Problem: {

@@ -21,7 +21,7 @@ import { integer, integerParam, queryValue, type Query } from './request.ts'
 const keepalive = ': keepalive\n\n'
 
 export function formatEvent(event: TreeEvent): string {
-  const data = JSON.stringify({ type: event.type, path: event.path, zxid: event.zxid, stat: event.stat })
+  const data = JSON.stringify({ type: event.type, path: event.path, zxid: event.zxid, stat: event.stat, ...(event.isResync === true ? { resync: true } : {}) })
   return `id: ${event.zxid}\nevent: ${event.type}\ndata: ${data}\n\n`
 }
 

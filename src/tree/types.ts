@@ -275,6 +275,13 @@ export interface TreeEvent {
   readonly zxid: number
   /** The znode's stat after the change (the parent's, for NodeChildrenChanged); null for NodeDeleted. */
   readonly stat: Stat | null
+  /**
+   * Set when a replica found the change by comparing its tree before and
+   * after a jump (a leader's snapshot): the change happened somewhere in the
+   * jump, and `zxid` is the znode's newest, not necessarily the first after
+   * the watch's zxid.
+   */
+  readonly isResync?: true
 }
 
 export interface Applied {

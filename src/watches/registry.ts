@@ -171,11 +171,12 @@ function changeBetween(kind: WatchKind, path: string, before: TreeReader, after:
   const old = before.exists(path)
   const now = after.exists(path)
   const zxid = after.zxid
-  if (old !== undefined && now === undefined) return { type: 'NodeDeleted', path, zxid, stat: null }
-  if (old === undefined && now !== undefined) return kind === 'exists' ? { type: 'NodeCreated', path, zxid: now.mzxid, stat: now } : null
+  const isResync = true
+  if (old !== undefined && now === undefined) return { type: 'NodeDeleted', path, zxid, stat: null, isResync }
+  if (old === undefined && now !== undefined) return kind === 'exists' ? { type: 'NodeCreated', path, zxid: now.mzxid, stat: now, isResync } : null
   if (old === undefined || now === undefined) return null
   // Deleted and created again in between counts as deleted (czxid changed).
-  if (old.czxid !== now.czxid) return { type: 'NodeDeleted', path, zxid, stat: null }
-  if (kind === 'children') return old.pzxid !== now.pzxid ? { type: 'NodeChildrenChanged', path, zxid: now.pzxid, stat: now } : null
-  return old.mzxid !== now.mzxid ? { type: 'NodeDataChanged', path, zxid: now.mzxid, stat: now } : null
+  if (old.czxid !== now.czxid) return { type: 'NodeDeleted', path, zxid, stat: null, isResync }
+  if (kind === 'children') return old.pzxid !== now.pzxid ? { type: 'NodeChildrenChanged', path, zxid: now.pzxid, stat: now, isResync } : null
+  return old.mzxid !== now.mzxid ? { type: 'NodeDataChanged', path, zxid: now.mzxid, stat: now, isResync } : null
 }

@@ -126,7 +126,7 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
   const startedMs = performance.now()
   const random = new Prng(seed)
   const size = scenario.size ?? 3
-  const cluster = await TestCluster.start({ size, proxied: true, seed, args: scenario.args ?? [], env: scenario.env ?? {}, replicaEnv: scenario.replicaEnv ?? {} })
+  const cluster = await startCluster({ size, proxied: true, seed, args: scenario.args ?? [], env: scenario.env ?? {}, replicaEnv: scenario.replicaEnv ?? {} })
   const failures: string[] = []
   const history = new History()
   const acked: Acked[] = []
@@ -263,6 +263,17 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
     newLeaderMs,
     failures,
     seconds: Math.round((performance.now() - startedMs) / 1000),
+  }
+}
+
+/** Starts the scenario's cluster, again on other ports if a port was taken meanwhile (three tries). */
+async function startCluster(options: Parameters<typeof TestCluster.start>[0]): Promise<TestCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await TestCluster.start(options)
+    } catch (error) {
+      if (attempt >= 3 || !String(error).includes('EADDRINUSE')) throw error
+    }
   }
 }
 

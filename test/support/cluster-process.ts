@@ -39,20 +39,23 @@ export const clusterSecret = 'test-cluster-secret-0123456789'
 
 /** Ports nobody listens on right now (bound to 0, then released). */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<import('node:net').Server>((resolve, reject) => {
-          const server = createServer()
-          server.once('error', reject)
-          server.listen(0, '127.0.0.1', () => resolve(server))
-        }),
-    ),
-  )
-  const ports = servers.map((server) => (server.address() as import('node:net').AddressInfo).port)
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
+  // Below the kernel's ephemeral range (32768 and up on Linux): a port the OS
+  // hands out for outgoing connections (or listen(0)) never lands on one of
+  // these, so a replica restarted on its port finds it free again.
+  const ports: number[] = []
+  while (ports.length < count) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    if (!ports.includes(port) && (await canListen(port))) ports.push(port)
+  }
   return ports
+}
+
+async function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
 }
 
 export class TestCluster {
@@ -93,7 +96,12 @@ export class TestCluster {
       })
     }
     const cluster = new TestCluster(options, clientPorts, peerPorts, links)
-    await Promise.all(cluster.ids.map((id) => cluster.startReplica(id)))
+    try {
+      await Promise.all(cluster.ids.map((id) => cluster.startReplica(id)))
+    } catch (error) {
+      await cluster.stop()
+      throw error
+    }
     return cluster
   }
 

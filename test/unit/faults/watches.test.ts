@@ -3,9 +3,9 @@
 import { describe, expect, it } from 'vitest'
 import { ChangeLog, checkWatches, Watcher } from '../../faults/lib/watch-client.ts'
 
-function watcherWith(events: Array<[armed: number, zxid: number]>, sinceAfter: number): Watcher {
+function watcherWith(events: Array<[armed: number, zxid: number]>, sinceAfter: number, isResync = false): Watcher {
   const watcher = new Watcher('/w4/k0', sinceAfter, () => [])
-  for (const [armedZxid, zxid] of events) watcher.events.push({ armedZxid, zxid, type: 'NodeDataChanged' })
+  for (const [armedZxid, zxid] of events) watcher.events.push({ armedZxid, zxid, type: 'NodeDataChanged', isResync })
   return watcher
 }
 
@@ -33,5 +33,9 @@ describe('checkWatches', () => {
 
   it('rejects a watcher that never got the last change', () => {
     expect(checkWatches([watcherWith([[5, 7]], 7)], changes(7, 9))).toEqual([expect.stringContaining('never got the change 9')])
+  })
+
+  it('lets an event found across a snapshot jump name the newest change instead of the first', () => {
+    expect(checkWatches([watcherWith([[5, 9]], 9, true)], changes(7, 9))).toEqual([])
   })
 })

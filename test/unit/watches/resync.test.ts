@@ -45,6 +45,8 @@ describe('WatchRegistry.resync after a snapshot install', () => {
       'exists /born': 'NodeCreated',
       'data /recreated': 'NodeDeleted',
     })
+    // Each says it was found across the jump: its zxid is the znode's newest change, not necessarily the first.
+    for (const event of fired.values()) expect(event.isResync).toBe(true)
     // The others still wait (and hold their slots), and fire on a later change.
     expect(registry.count).toBe(5)
     expect(() => registry.arm({ path: '/same', kind: 'data', sinceZxid: before.zxid, clientKey: 'c' }, { fire: () => undefined }, after)).toThrow(/older than/)
