@@ -10,6 +10,9 @@
 //   <point>=crash           the process kills itself (SIGKILL: no shutdown
 //   <point>=crash:P         hooks, nothing flushed) at that point, every time
 //                           or with probability P (0 < P <= 1) per pass
+//   <point>=error:P         an asynchronous point fails with an I/O error
+//                           with probability P (a failed fsync: the replica
+//                           must stop, never retry and assume it durable)
 //   <point>=sleep:MS        the thread stops there for MS milliseconds (a
 //                           stall: a GC pause, a slow disk, a descheduled
 //                           process), blocking where the point is synchronous
@@ -36,7 +39,7 @@
 export const failpointNames = ['before-sync', 'after-sync', 'before-apply', 'expiry-apply', 'after-snapshot-write'] as const
 export type FailpointName = (typeof failpointNames)[number]
 
-type Action = { readonly kind: 'crash'; readonly probability: number } | { readonly kind: 'sleep'; readonly ms: number }
+type Action = { readonly kind: 'crash' | 'error'; readonly probability: number } | { readonly kind: 'sleep'; readonly ms: number }
 
 export class Failpoints {
   readonly syncDelayMs: number
@@ -83,7 +86,7 @@ export class Failpoints {
     const action = this.#actions.get(name)
     if (action === undefined || !this.#isArmed) return
     if (action.kind === 'sleep') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, action.ms)
-    else if (this.#random() < action.probability) crash(name)
+    else if (action.kind === 'crash' && this.#random() < action.probability) crash(name)
   }
 
   /** Passes a point on an asynchronous path: crashes, or waits without blocking the thread. */
@@ -91,7 +94,9 @@ export class Failpoints {
     const action = this.#actions.get(name)
     if (action === undefined || !this.#isArmed) return
     if (action.kind === 'sleep') await new Promise((resolve) => setTimeout(resolve, action.ms))
-    else if (this.#random() < action.probability) crash(name)
+    else if (this.#random() >= action.probability) return
+    else if (action.kind === 'crash') crash(name)
+    else throw new Error(`failpoint ${name}: injected I/O error (EIO)`)
   }
 }
 
@@ -122,7 +127,7 @@ export function parseFailpoints(text: string | undefined): Failpoints {
     else if (name === 'clock-rate' && Number(value) >= 0.25 && Number(value) <= 4) clockRate = Number(value)
     else if (name === 'clock-offset-ms' && isIntegerIn(value, -86_400_000, 86_400_000)) clockOffsetMs = Number(value)
     else if ((failpointNames as readonly string[]).includes(name) && action !== null) actions.set(name as FailpointName, action)
-    else throw new Error(`HERD_FAILPOINTS: unknown or malformed failpoint "${item}" (points: ${failpointNames.join(', ')}; actions: crash, crash:P, sleep:MS)`)
+    else throw new Error(`HERD_FAILPOINTS: unknown or malformed failpoint "${item}" (points: ${failpointNames.join(', ')}; actions: crash, crash:P, error:P, sleep:MS)`)
   }
   return new Failpoints({ syncDelayMs, isPowerLossJournaled, isSyncDisabled, clockRate, clockOffsetMs, actions })
 }
@@ -131,7 +136,7 @@ function parseAction(value: string): Action | null {
   if (value === 'crash') return { kind: 'crash', probability: 1 }
   const [kind, argument = ''] = value.split(':')
   const number = Number(argument)
-  if (kind === 'crash' && argument !== '' && number > 0 && number <= 1) return { kind: 'crash', probability: number }
+  if ((kind === 'crash' || kind === 'error') && argument !== '' && number > 0 && number <= 1) return { kind, probability: number }
   if (kind === 'sleep' && isIntegerIn(argument, 1, 60_000)) return { kind: 'sleep', ms: number }
   return null
 }

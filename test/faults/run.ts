@@ -176,7 +176,7 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
       ...watchers.map((watcher) => watcher.run(() => isDone)),
     ]
 
-    const nemesis = await scenario.run({ cluster, random: random.fork(), observer, live, seconds, sessions, locks, sessionTimeoutMs, clientProxy, proxiedSession })
+    const nemesis = await scenario.run({ cluster, random: random.fork(), observer, live, seconds, sessions, history, locks, sessionTimeoutMs, clientProxy, proxiedSession })
     newLeaderMs = nemesis.newLeaderMs
     failures.push(...nemesis.failures)
 

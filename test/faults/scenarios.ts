@@ -11,6 +11,7 @@ import type { TestCluster } from '../support/cluster-process.ts'
 import type { Observer } from './lib/observer.ts'
 import { exists, type SessionClient } from './lib/session-client.ts'
 import type { LockClient } from './lib/lock-client.ts'
+import type { History } from './lib/register-client.ts'
 import type { FaultProxy } from '../support/fault-proxy.ts'
 
 export interface NemesisContext {
@@ -20,6 +21,8 @@ export interface NemesisContext {
   readonly live: Set<number>
   readonly seconds: number
   readonly sessions: readonly SessionClient[]
+  /** The W1 register history so far (for checks of what was acknowledged when). */
+  readonly history: History
   readonly locks: readonly LockClient[]
   /** The session timeout the session clients ask for. */
   readonly sessionTimeoutMs: number
@@ -111,6 +114,59 @@ async function caughtUp(cluster: TestCluster, id: number, leader: number, timeou
     await sleep(100)
   }
   return false
+}
+
+/**
+ * Runs the replicas with `failpoints` (given by a rolling restart once the
+ * clients run) for the scenario's time, restarting every replica that dies
+ * (each must die the way the failpoints make it: `expected`), then takes the
+ * failpoints away by another rolling restart before the checks.
+ */
+async function underFailpoints(context: NemesisContext, failpoints: string, expected: 'SIGKILL' | 'exit 1'): Promise<NemesisResult> {
+  const { cluster, live } = context
+  const result: NemesisResult = { newLeaderMs: [], failures: [] }
+  let deaths = 0
+  const restartDead = async (): Promise<void> => {
+    for (const id of cluster.ids) {
+      const child = cluster.nodes.get(id)?.child
+      if (child === undefined || (child.exitCode === null && child.signalCode === null)) continue
+      const how = child.signalCode ?? `exit ${child.exitCode}`
+      if (how !== expected) result.failures.push(`replica ${id} ended by ${how}, not by its failpoints (${expected})`)
+      deaths++
+      live.delete(id)
+      await sleep(context.random.between(100, 800))
+      await cluster.startReplica(id)
+      live.add(id)
+    }
+  }
+  const rollingRestart = async (): Promise<void> => {
+    for (const id of cluster.ids) {
+      await restartDead()
+      live.delete(id)
+      await cluster.nodes.get(id)?.kill()
+      await cluster.startReplica(id)
+      live.add(id)
+      await cluster.leader(cluster.ids, 15_000)
+    }
+  }
+  cluster.setEnv({ HERD_FAILPOINTS: failpoints })
+  await rollingRestart()
+  const endMs = performance.now() + context.seconds * 1000
+  while (performance.now() < endMs) {
+    await restartDead()
+    await sleep(100)
+  }
+  cluster.setEnv({})
+  await rollingRestart()
+  if (deaths === 0) result.failures.push(`no failpoint (${failpoints}) stopped a replica: the scenario tested nothing`)
+  return result
+}
+
+/** The acknowledged writes of the W1 history that were both invoked and answered inside [fromMs, toMs]. */
+function ackedWithin(context: NemesisContext, fromMs: number, toMs: number): string[] {
+  return context.history.operations
+    .filter((operation) => operation.outcome === 'ok' && operation.input.kind !== 'read' && operation.invokeMs >= fromMs && (operation.completeMs ?? Infinity) <= toMs)
+    .map((operation) => `#${operation.id} ${operation.input.kind} ${operation.path}`)
 }
 
 export const scenarios: Record<string, Scenario> = {
@@ -230,44 +286,7 @@ export const scenarios: Record<string, Scenario> = {
    */
   'crash-failpoints': {
     args: ['--snapshot-entries-interval', '200'],
-    async run(context) {
-      const { cluster, live } = context
-      const result: NemesisResult = { newLeaderMs: [], failures: [] }
-      let crashes = 0
-      const restartDead = async (): Promise<void> => {
-        for (const id of cluster.ids) {
-          const child = cluster.nodes.get(id)?.child
-          if (child === undefined || (child.exitCode === null && child.signalCode === null)) continue
-          if (child.signalCode !== 'SIGKILL') result.failures.push(`replica ${id} exited with ${child.exitCode ?? child.signalCode}, not by a crash failpoint`)
-          crashes++
-          live.delete(id)
-          await sleep(context.random.between(100, 800))
-          await cluster.startReplica(id)
-          live.add(id)
-        }
-      }
-      const rollingRestart = async (): Promise<void> => {
-        for (const id of cluster.ids) {
-          await restartDead()
-          live.delete(id)
-          await cluster.nodes.get(id)?.kill()
-          await cluster.startReplica(id)
-          live.add(id)
-          await cluster.leader(cluster.ids, 15_000)
-        }
-      }
-      cluster.setEnv({ HERD_FAILPOINTS: crashFailpoints })
-      await rollingRestart()
-      const endMs = performance.now() + context.seconds * 1000
-      while (performance.now() < endMs) {
-        await restartDead()
-        await sleep(100)
-      }
-      cluster.setEnv({})
-      await rollingRestart()
-      if (crashes === 0) result.failures.push('no failpoint crashed a replica: the scenario tested nothing')
-      return result
-    },
+    run: (context) => underFailpoints(context, crashFailpoints, 'SIGKILL'),
   },
 
   /** F18: power cuts (every write no completed sync covered is lost) on one replica, on the leader, on all at once. */
@@ -418,6 +437,98 @@ export const scenarios: Record<string, Scenario> = {
           const expired = (proxiedSession.expiredSeenMs ?? 0) >= startMs
           if (isLong && !expired) result.failures.push(`a client cut off for ${cutMs} ms (timeout ${sessionTimeoutMs} ms) was not told its session had expired (${proxiedSession.describe()})`)
           if (!isLong && expired) result.failures.push(`a client cut off for only ${cutMs} ms lost its session (timeout ${sessionTimeoutMs} ms)`)
+        }
+      }),
+  },
+
+  /** F16: log syncs fail now and then (an injected EIO): the replica must stop (exit 1, fenced), never go on as if the write were durable. */
+  'sync-error': {
+    run: (context) => underFailpoints(context, 'before-sync=error:0.0005,after-sync=error:0.0005', 'exit 1'),
+  },
+
+  /** F2: SIGKILL a follower, restart it later; the leader survives, so its term must not change (no spurious election). */
+  'kill-follower': {
+    run: (context) =>
+      repeatedly(context, async (result) => {
+        const { cluster, live, random } = context
+        const leader = await leaderAndTerm(cluster)
+        const follower = random.pick(cluster.ids.filter((id) => id !== leader.id))
+        live.delete(follower)
+        await cluster.nodes.get(follower)?.kill()
+        return async () => {
+          await cluster.startReplica(follower)
+          live.add(follower)
+          const after = await leaderAndTerm(cluster)
+          if (after.term !== leader.term) result.failures.push(`killing follower ${follower} moved the term from ${leader.term} to ${after.term} (leader ${leader.id} then ${after.id})`)
+        }
+      }),
+  },
+
+  /** F3: SIGKILL a majority; while fewer than a quorum run, no write may be acknowledged. */
+  'kill-majority': {
+    run: (context) =>
+      repeatedly(context, async (result) => {
+        const { cluster, live, random } = context
+        const survivor = random.pick(cluster.ids)
+        const killed = cluster.ids.filter((id) => id !== survivor)
+        for (const id of killed) live.delete(id)
+        await Promise.all(killed.map((id) => cluster.nodes.get(id)?.kill()))
+        const downMs = performance.now()
+        await sleep(random.between(3000, 5000))
+        const upMs = performance.now()
+        for (const write of ackedWithin(context, downMs, upMs)) result.failures.push(`${write} was acknowledged while only replica ${survivor} ran`)
+        return async () => {
+          for (const id of killed) {
+            await cluster.startReplica(id)
+            live.add(id)
+          }
+        }
+      }),
+  },
+
+  /** F10: one-way cuts: the leader's bytes to the followers dropped (and, the next time, the followers' to the leader). */
+  asymmetric: {
+    run: (context) =>
+      repeatedly(context, async () => {
+        const { cluster, random } = context
+        const leader = await leaderAndTerm(cluster)
+        const isOutbound = random.chance(0.5)
+        for (const other of cluster.ids.filter((id) => id !== leader.id)) {
+          if (isOutbound) cluster.links?.oneWay(leader.id, other, { kind: 'blackhole' })
+          else cluster.links?.oneWay(other, leader.id, { kind: 'blackhole' })
+        }
+        return async () => {
+          cluster.links?.heal()
+          await cluster.leader(cluster.ids, 5000)
+        }
+      }),
+  },
+
+  /** F1 on five replicas. */
+  'five-kill-leader': {
+    size: 5,
+    run: (context) => (scenarios['kill-leader'] as Scenario).run(context),
+  },
+
+  /** F9: five replicas in a ring, each reaching only its two neighbours (a majority each, but different ones); safety must hold, and a leader must come back within 5 s of the heal. */
+  'five-ring': {
+    size: 5,
+    run: (context) =>
+      repeatedly(context, async () => {
+        const { cluster } = context
+        const links = cluster.links
+        if (links === null) throw new Error('five-ring needs proxied peer links')
+        const n = cluster.ids.length
+        for (const from of cluster.ids) {
+          for (const to of cluster.ids) {
+            const distance = Math.min((from - to + n) % n, (to - from + n) % n)
+            if (from !== to && distance > 1) links.link(from, to).setMode({ kind: 'blackhole' })
+          }
+        }
+        await sleep(context.random.between(2000, 4000))
+        return async () => {
+          links.heal()
+          await cluster.leader(cluster.ids, 5000)
         }
       }),
   },

@@ -67,7 +67,7 @@ export class TestCluster {
   readonly #args: readonly string[]
   #env: Readonly<Record<string, string>>
   readonly #pastOutput = new Map<number, string>()
-  readonly #replicaEnv: Readonly<Record<number, Readonly<Record<string, string>>>>
+  #replicaEnv: Readonly<Record<number, Readonly<Record<string, string>>>>
   readonly links: LinkTable | null
 
   private constructor(options: ClusterOptions, clientPorts: number[], peerPorts: number[], links: LinkTable | null) {
@@ -135,9 +135,10 @@ export class TestCluster {
     return this.#dataDirs[id - 1] as string
   }
 
-  /** From now on, replicas start with `env` (over the cluster's) instead: a test turning its failpoints off. */
+  /** From now on, every replica starts with `env` instead of the cluster's and its own: a test turning its failpoints on or off. */
   setEnv(env: Readonly<Record<string, string>>): void {
     this.#env = env
+    this.#replicaEnv = {}
   }
 
   /** Starts (or restarts) replica `id` on its data directory and ports. */
