@@ -168,6 +168,8 @@ export class Replica {
   #clientUrl: string
   #tree: DataTree
   #lastTimeMs = 0
+  /** This replica's monotonic time when #lastTimeMs last moved. */
+  #lastTimeMonoMs = 0
   #appliedTerm = 0
   #snapshotZxid = 0
   #role: Role = 'follower'
@@ -579,9 +581,7 @@ export class Replica {
   #proposeHere(proposal: Proposal): ProposeAnswer {
     if (this.#role !== 'leader') return { code: 'ConnectionLoss', detail: 'not the leader', isRefused: true }
     if (proposal.command.type === 'membership') return { code: 'BadArguments', detail: 'membership changes are not writes', isRefused: false }
-    // The leader stamps time, never earlier than the entries it has applied,
-    // so that mtime and TTL arithmetic never see time run backwards.
-    const timeMs = Math.max(this.#lastTimeMs, this.#options.clock.wallMs())
+    const timeMs = this.#entryTimeMs()
     let data: Uint8Array
     try {
       data = encodeProposal({ ...proposal, timeMs })
@@ -592,9 +592,32 @@ export class Replica {
     }
     const index = this.#core.propose([data])
     if (index === null) return { code: 'ConnectionLoss', detail: 'not the leader', isRefused: true }
-    this.#lastTimeMs = timeMs
+    this.#setLastTime(timeMs)
     this.#runSoon()
     return { index, term: this.#term }
+  }
+
+  /**
+   * The time a new entry is stamped with: this leader's wall clock, but never
+   * earlier than the entries it has applied (mtime and TTL arithmetic never
+   * see time run backwards) and never more than twice as fast as real time
+   * since the newest entry it knows. Idempotency windows and TTLs count in
+   * entry time: a leader whose clock runs ahead must not make them end at
+   * once (the fault suite's clock-skew scenario: a retried write applied
+   * twice after a leader an hour ahead took over). After downtime, entry
+   * time catches up with the wall clock at double speed.
+   */
+  #entryTimeMs(): number {
+    const { clock } = this.#options
+    const wallMs = clock.wallMs()
+    if (this.#lastTimeMs === 0) return wallMs
+    const ceilingMs = this.#lastTimeMs + 2 * Math.max(0, clock.nowMs() - this.#lastTimeMonoMs)
+    return Math.floor(Math.max(this.#lastTimeMs, Math.min(wallMs, ceilingMs)))
+  }
+
+  #setLastTime(timeMs: number): void {
+    this.#lastTimeMs = timeMs
+    this.#lastTimeMonoMs = this.#options.clock.nowMs()
   }
 
   #await(index: number, term: number): Promise<Committed> {
@@ -851,7 +874,7 @@ export class Replica {
       const applied = this.#tree.apply(entry)
       for (const listener of this.#listeners) listener(entry, applied)
       this.#appliedTerm = record.term
-      if (entry.timeMs > this.#lastTimeMs) this.#lastTimeMs = entry.timeMs
+      if (entry.timeMs > this.#lastTimeMs) this.#setLastTime(entry.timeMs)
       if (entry.command.type === 'membership') this.#appliedMembers = entry.command.members
       this.#recent.set(record.index, { term: record.term, applied })
       if (this.#recent.size > recentResultsMax) this.#recent.delete(record.index - recentResultsMax)

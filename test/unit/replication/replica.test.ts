@@ -193,4 +193,30 @@ describe('restart', () => {
     expected.push(10, 0)
     expect(seen).toEqual(expected)
   })
+
+  it('stamps entries with the wall clock, but a clock that jumps an hour ahead moves entry time at most twice as fast as real time, and never backwards', async () => {
+    // Idempotency windows and TTLs count in entry time: a leader an hour
+    // ahead must not end them at once (fault suite, clock-skew).
+    const manual = new ManualClock()
+    let offsetMs = 0
+    const clock = {
+      nowMs: () => manual.nowMs(),
+      wallMs: () => manual.wallMs() + offsetMs,
+      setTimeout: (callback: () => void, delayMs: number) => manual.setTimeout(callback, delayMs),
+      setInterval: (callback: () => void, intervalMs: number) => manual.setInterval(callback, intervalMs),
+    }
+    const replica = await open(new MemoryStore(), { clock })
+    const times: number[] = []
+    replica.onApplied((entry) => times.push(entry.timeMs))
+    await submit(replica, put('/a'))
+    expect(times[0]).toBe(manual.wallMs())
+    manual.advance(1000)
+    offsetMs = 3_600_000
+    await submit(replica, put('/b'))
+    expect((times[1] as number) - (times[0] as number)).toBe(2000)
+    offsetMs = -3_600_000
+    manual.advance(1000)
+    await submit(replica, put('/c'))
+    expect(times[2]).toBe(times[1])
+  })
 })
