@@ -345,8 +345,9 @@ export const scenarios: Record<string, Scenario> = {
   },
 
   /**
-   * F6: a session client paused past its timeout: its ephemeral goes in
-   * time, and the resumed client learns its session expired. Every other
+   * F6: a session client paused past its timeout (or killed and started
+   * again): its ephemeral goes in time, and the resumed client learns its
+   * session expired. Every other
    * time a lock client (W6) is paused past its timeout instead, often while
    * holding the lock: resumed, its fenced writes must be refused.
    */
@@ -363,7 +364,9 @@ export const scenarios: Record<string, Scenario> = {
           return async () => lock.resume()
         }
         const client = random.pick(context.sessions.filter((session) => !session.isPaused))
-        const paused = client.pause()
+        // A third of the time the client process dies instead (and starts again with a new session).
+        const isCrash = random.chance(1 / 3)
+        const paused = isCrash ? client.crash() : client.pause()
         const boundMs = context.sessionTimeoutMs + 2500
         if (paused.ephemeral !== null) {
           for (;;) {
@@ -371,12 +374,13 @@ export const scenarios: Record<string, Scenario> = {
             const sinceMs = performance.now() - paused.lastOkInvokeMs
             if (!(await exists(url, paused.ephemeral).catch(() => true))) break
             if (sinceMs > boundMs) {
-              result.failures.push(`${paused.ephemeral} still exists ${sinceMs.toFixed(0)} ms after its paused client's last heartbeat (bound ${boundMs} ms)`)
+              result.failures.push(`${paused.ephemeral} still exists ${sinceMs.toFixed(0)} ms after its client's last heartbeat, the client paused or dead (bound ${boundMs} ms)`)
               break
             }
             await sleep(100)
           }
         }
+        if (isCrash) return async () => undefined
         await sleep(500)
         client.resume()
         return async () => {

@@ -79,6 +79,20 @@ export class SessionClient {
     this.#isPaused = false
   }
 
+  /**
+   * The client process dies and starts again: its session is dropped
+   * without closing (nobody heartbeats it any more) and the next round opens
+   * a new one. Answers the old session's ephemeral and last successful
+   * heartbeat, so the caller can time the ephemeral's end.
+   */
+  crash(): { readonly ephemeral: string | null; readonly lastOkInvokeMs: number } {
+    const crashed = { ephemeral: this.#session === null ? null : this.#ephemeral, lastOkInvokeMs: this.#lastOkInvokeMs }
+    if (crashed.ephemeral !== null) this.#expiredEphemerals.push(crashed.ephemeral)
+    this.#session = null
+    this.#ephemeral = null
+    return crashed
+  }
+
   /** Whether the resumed client learned its session had expired since the pause. */
   sawExpiryAfterPause(): boolean {
     return this.#pausedAtMs !== null && this.#expiredSeenMs !== null && this.#expiredSeenMs >= this.#pausedAtMs
