@@ -54,9 +54,15 @@ const ciTier = [
  *   clock-skew 400: an Idempotency-Key's expiry came from the clock of the
  *   replica that took the request, so behind a leader whose clock ran ahead
  *   every key was expired on arrival and a retried delete ran twice
- *   (test/unit/tree/idempotency.test.ts, "a window counts from the entry").
+ *   (test/unit/tree/idempotency.test.ts, "a window counts from the entry");
+ *   later, a leader an hour ahead made entry time jump and end every window
+ *   (test/unit/replication/replica.test.ts, "a clock that jumps an hour").
+ *   crash-failpoints 322 again: a watch event found across a snapshot jump
+ *   named the newest change as if it were the first (now marked resync).
+ *   pause-leader 1424391659: a deposed leader, resumed, answered heartbeats
+ *   (test/unit/replication/cluster.test.ts, "a leader cut off").
  */
-const regressionSeeds: Readonly<Record<string, number>> = { 'crash-failpoints': 322, 'clock-skew': 400 }
+const regressionSeeds: Readonly<Record<string, number>> = { 'crash-failpoints': 322, 'clock-skew': 400, 'pause-leader': 1424391659 }
 
 /** The znodes W4's watchers follow. */
 const watchedPaths = ['/w4/k0', '/w4/k1']

@@ -128,6 +128,8 @@ export class Watcher {
     }
     const event = parseEvent(text)
     if (event === null) return false // the stream ended without an event (its replica shutting down)
+    const count = text.match(/^id: /gm)?.length ?? 0
+    if (count !== 1) this.failures.push(`${this.#path}: a one-shot watch armed at ${armedZxid} sent ${count} events`)
     this.events.push({ armedZxid, ...event })
     if (event.type !== 'NodeDataChanged') this.failures.push(`${this.#path}: a data watch armed at ${armedZxid} got ${event.type}`)
     if (event.zxid <= armedZxid) this.failures.push(`${this.#path}: a watch armed at ${armedZxid} got the older change ${event.zxid} (ordered, unique)`)
