@@ -5,7 +5,9 @@
 // took. The runner heals every link and restarts every replica afterwards.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { RocksLevel } from '@nxtedition/rocksdb'
 import { powerCutFile } from '../../src/storage/index.ts'
+import { entryKey, entryKeysEnd } from '../../src/storage/rocks-codec.ts'
 import type { Prng } from '../support/raft-sim-prng.ts'
 import type { TestCluster } from '../support/cluster-process.ts'
 import type { Observer } from './lib/observer.ts'
@@ -103,6 +105,40 @@ async function powerCut(context: NemesisContext, ids: readonly number[]): Promis
 
 /** Crash points for F17, rare enough that a quorum is up most of the time (a few crashes a minute across 3 replicas under the suite's load). */
 const crashFailpoints = 'before-sync=crash:0.0002,after-sync=crash:0.0002,before-apply=crash:0.0002,after-snapshot-write=crash:0.2,expiry-apply=crash:0.5'
+
+/**
+ * Flips one byte of one log entry stored in a stopped replica's RocksDB
+ * directory (a bit rot or a torn write the disk did not report); answers how
+ * to put it back.
+ */
+async function corruptLogEntry(dir: string, random: Prng): Promise<{ readonly index: number; restore(): Promise<void> }> {
+  const db = new RocksLevel(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+  await db.open()
+  try {
+    const keys: Buffer[] = []
+    const iterator = db.iterator({ gte: entryKey(0), lt: entryKeysEnd, values: false })
+    for (let step = await iterator.nextv(1000); step.length > 0; step = await iterator.nextv(1000)) for (const [key] of step) keys.push(key)
+    await iterator.close()
+    if (keys.length === 0) throw new Error(`no log entries in ${dir} to corrupt`)
+    const key = random.pick(keys)
+    const original = await db.get(key)
+    const corrupted = Buffer.from(original)
+    const at = random.int(corrupted.length)
+    corrupted[at] = (corrupted[at] as number) ^ (1 + random.int(255))
+    await db.put(key, corrupted, { sync: true })
+    return {
+      index: Number(key.readBigUInt64BE(1)),
+      async restore() {
+        const again = new RocksLevel(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+        await again.open()
+        await again.put(key, original, { sync: true })
+        await again.close()
+      },
+    }
+  } finally {
+    await db.close()
+  }
+}
 
 /** Waits until replica `id` has applied what `leader` had applied, or the time is up. */
 async function caughtUp(cluster: TestCluster, id: number, leader: number, timeoutMs: number): Promise<boolean> {
@@ -535,5 +571,39 @@ export const scenarios: Record<string, Scenario> = {
           await cluster.leader(cluster.ids, 5000)
         }
       }),
+  },
+
+  /**
+   * F19: a follower's stored log gets a flipped byte while it is down. It
+   * must refuse to start (the entry's checksum), never serve or replicate the
+   * damage; the others go on; once the entry is put back it rejoins.
+   */
+  'corrupt-follower': {
+    async run(context) {
+      let refusals = 0
+      const result = await repeatedly(context, async (result) => {
+        const { cluster, live, random } = context
+        const leader = await leaderAndTerm(cluster)
+        const victim = random.pick(cluster.ids.filter((id) => id !== leader.id))
+        live.delete(victim)
+        await cluster.nodes.get(victim)?.kill()
+        const corruption = await corruptLogEntry(cluster.dataDir(victim), random)
+        try {
+          await cluster.startReplica(victim)
+          result.failures.push(`replica ${victim} started on a log whose entry ${corruption.index} was corrupted`)
+          await cluster.nodes.get(victim)?.kill()
+        } catch (error) {
+          if (String(error).includes('DataInconsistency')) refusals++
+          else result.failures.push(`replica ${victim}, its entry ${corruption.index} corrupted, failed to start without saying why: ${String(error).slice(0, 300)}`)
+        }
+        await corruption.restore()
+        return async () => {
+          await cluster.startReplica(victim)
+          live.add(victim)
+        }
+      })
+      if (refusals === 0) result.failures.push('no corrupted replica was refused: the scenario tested nothing')
+      return result
+    },
   },
 }
