@@ -23,7 +23,8 @@ import { History, perform, registerClient, type RegisterWorkload } from './lib/r
 import { Observer } from './lib/observer.ts'
 import { SessionClient } from './lib/session-client.ts'
 import { checkSequential, sequentialClient, type SequentialCreate } from './lib/sequential-client.ts'
-import { ChangeLog, changeWriter, checkWatches, readStat, Watcher } from './lib/watch-client.ts'
+import { ChangeLog, changeWriter, checkWatches, Watcher } from './lib/watch-client.ts'
+import { readStat, sleep } from './lib/znode-reads.ts'
 import { checkMulti, multiClient, multiRoot, type MultiRecord } from './lib/multi-client.ts'
 import { checkFencedWrites, LockClient, lockRoot } from './lib/lock-client.ts'
 import { scenarios, type Scenario } from './scenarios.ts'
@@ -162,8 +163,8 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
     const proxiedTargets = (): string[] => (live.has(1) ? [proxied] : [])
     const watchers: Watcher[] = []
     for (const path of watchedPaths) {
-      const since = await readStat(first, path)
-      if (since === null) throw new Error(`cannot read ${path}`)
+      const since = (await readStat(first, path))?.mzxid
+      if (since === undefined) throw new Error(`cannot read ${path}`)
       for (let w = 0; w < 2; w++) watchers.push(new Watcher(path, since, targets))
       watchers.push(new Watcher(path, since, proxiedTargets))
     }
@@ -196,7 +197,7 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
       }
     }
     await cluster.leader(cluster.ids, 15_000)
-    await new Promise((resolve) => setTimeout(resolve, 2000))
+    await sleep(2000)
     isDone = true
     await Promise.all(clients)
 
@@ -294,7 +295,7 @@ async function setUp(url: string, path: string): Promise<void> {
     } catch (error) {
       if (attempt >= 20) throw error
     }
-    await new Promise((resolve) => setTimeout(resolve, 250))
+    await sleep(250)
   }
 }
 

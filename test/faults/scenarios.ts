@@ -12,6 +12,7 @@ import type { Prng } from '../support/raft-sim-prng.ts'
 import type { TestCluster } from '../support/cluster-process.ts'
 import type { Observer } from './lib/observer.ts'
 import { exists, type SessionClient } from './lib/session-client.ts'
+import { sleep } from './lib/znode-reads.ts'
 import type { LockClient } from './lib/lock-client.ts'
 import type { History } from './lib/register-client.ts'
 import type { FaultProxy } from '../support/fault-proxy.ts'
@@ -57,7 +58,6 @@ export interface Scenario {
 /** RELIABILITY.md allows 3 s for a new leader on the loaded 2-core CI box (2 s elsewhere). */
 const newLeaderBoundMs = 3000
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 async function leaderAndTerm(cluster: TestCluster): Promise<{ readonly id: number; readonly term: number }> {
   const id = await cluster.leader(cluster.ids, 15_000)

@@ -14,6 +14,8 @@
 // same version, and tenures never interleave (once another holder's write
 // follows, an earlier tenure never writes again).
 
+import { readStat, sleep } from './znode-reads.ts'
+
 export const lockRoot = '/w6'
 
 export interface FencedWrite {
@@ -95,7 +97,7 @@ export class LockClient {
     // The fencing token: the resource's version when the lock was taken. Each
     // write must find exactly the version the previous one of this tenure left.
     const url = this.#url(0)
-    let version = url === undefined ? null : await resourceVersion(url)
+    let version = url === undefined ? null : ((await readStat(url, `${lockRoot}/resource`, true))?.version ?? null)
     for (let write = 0; write < 3 && !isDone() && version !== null; write++) {
       await sleep(50)
       // A pause here is the dangerous one: the session may expire and another client take the lock.
@@ -203,19 +205,6 @@ export class LockClient {
   }
 }
 
-async function resourceVersion(url: string): Promise<number | null> {
-  try {
-    const response = await fetch(`${url}/znodes${lockRoot}/resource?stat&linearizable`, { signal: AbortSignal.timeout(3000) })
-    if (response.status !== 200) {
-      await response.arrayBuffer()
-      return null
-    }
-    return ((await response.json()) as { stat: { version: number } }).stat.version
-  } catch {
-    return null
-  }
-}
-
 /** The version the write produced, 'refused' when the fence held it off, null when its outcome is unknown. */
 async function fencedWrite(url: string, tenure: string, version: number): Promise<number | 'refused' | null> {
   try {
@@ -272,4 +261,3 @@ export function checkFencedWrites(writes: readonly FencedWrite[]): string[] {
   return failures.slice(0, 20)
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

@@ -13,6 +13,8 @@
 // - all or nothing on the counter too: its version equals the number of
 //   tags present (each multi that took effect set it exactly once).
 
+import { readStat, sleep } from './znode-reads.ts'
+
 export interface MultiRecord {
   readonly tag: string
   readonly outcome: 'ok' | 'fail' | 'unknown'
@@ -47,16 +49,7 @@ export async function multiClient(client: number, targets: () => readonly string
 }
 
 async function counterVersion(url: string): Promise<number | null> {
-  try {
-    const response = await fetch(`${url}/znodes${multiRoot}/n?stat`, { signal: AbortSignal.timeout(3000) })
-    if (response.status !== 200) {
-      await response.arrayBuffer()
-      return null
-    }
-    return ((await response.json()) as { stat: { version: number } }).stat.version
-  } catch {
-    return null
-  }
+  return (await readStat(url, `${multiRoot}/n`))?.version ?? null
 }
 
 async function runMulti(url: string, tag: string, version: number): Promise<MultiRecord['outcome']> {
@@ -121,4 +114,3 @@ export function checkMultiState(state: { readonly a: ReadonlySet<string>; readon
   return failures.slice(0, 20)
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

@@ -3,6 +3,7 @@
 // election checker) and how long the cluster was without a leader that a
 // majority follows.
 import type { TestCluster } from '../../support/cluster-process.ts'
+import { sleep } from './znode-reads.ts'
 
 export interface ElectionReport {
   /** Terms in which two different replicas reported themselves leader. */
@@ -50,14 +51,14 @@ export class Observer {
         return { id: leader.id, term: leader.term, ms: performance.now() - startedMs }
       }
       if (performance.now() - startedMs > timeoutMs) throw new Error(`no leader above term ${afterTerm} followed by a majority within ${timeoutMs} ms`)
-      await new Promise((resolve) => setTimeout(resolve, 20))
+      await sleep(20)
     }
   }
 
   async #run(): Promise<void> {
     while (this.#isRunning) {
       this.#note(await Promise.all(this.#cluster.ids.map((id) => this.#cluster.status(id, 500, true))))
-      await new Promise((resolve) => setTimeout(resolve, 100))
+      await sleep(100)
     }
   }
 

@@ -19,6 +19,7 @@
 //   client does. An unknown read is simply dropped by the checker.
 import type { Prng } from '../../support/raft-sim-prng.ts'
 import type { Operation, ZnodeInput, ZnodeOutput } from './history.ts'
+import { sleep } from './znode-reads.ts'
 
 /** Codes that say something about the znode's state when a write fails. */
 const stateCodes = new Set(['NoNode', 'NodeExists', 'BadVersion'])
@@ -69,7 +70,7 @@ export async function registerClient(history: History, workload: RegisterWorkloa
   for (let n = 0; !isDone(); n++) {
     const urls = targets()
     if (urls.length === 0) {
-      await new Promise((resolve) => setTimeout(resolve, 50))
+      await sleep(50)
       continue
     }
     const path = history.pickKey(workload, random)
@@ -78,7 +79,7 @@ export async function registerClient(history: History, workload: RegisterWorkloa
     const invokeMs = performance.now()
     let answer = await perform(random.pick(urls), path, input, key, workload.requestTimeoutMs)
     while (answer.outcome === 'unknown' && input.kind !== 'read' && performance.now() - invokeMs < workload.resolveMs) {
-      await new Promise((resolve) => setTimeout(resolve, 100 + random.int(200)))
+      await sleep(100 + random.int(200))
       const now = targets()
       if (now.length > 0) answer = await perform(random.pick(now), path, input, key, workload.requestTimeoutMs)
     }
@@ -88,7 +89,7 @@ export async function registerClient(history: History, workload: RegisterWorkloa
     if (answer.outcome === 'unknown') {
       client = history.newClient()
       // The replica may be down: give the others a moment before the next try.
-      await new Promise((resolve) => setTimeout(resolve, random.int(20)))
+      await sleep(random.int(20))
     }
   }
 }

@@ -8,6 +8,8 @@
 //   smaller sequence number (real-time order, as zxids are);
 // - kept: every acknowledged create is there after the faults.
 
+import { sleep } from './znode-reads.ts'
+
 export interface SequentialCreate {
   readonly client: number
   readonly path: string
@@ -79,4 +81,3 @@ export function checkSequential(acked: readonly SequentialCreate[]): string[] {
   return failures
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

@@ -12,6 +12,8 @@
 //   its session expired;
 // - at the end, a session the client still holds has its ephemeral, and a
 //   session seen expired has none.
+import { sleep } from './znode-reads.ts'
+
 const sessionExpiredStatus = 410
 
 export interface SessionWorkload {
@@ -202,4 +204,3 @@ export async function exists(url: string, path: string): Promise<boolean> {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

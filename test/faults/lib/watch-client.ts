@@ -16,6 +16,7 @@
 // - at the end, armed once more at its last zxid, the watcher gets the last
 //   change at once if it had not seen it (nothing lost at the tail).
 import { perform } from './register-client.ts'
+import { readStat, sleep } from './znode-reads.ts'
 
 export interface WatchEvent {
   readonly armedZxid: number
@@ -119,7 +120,7 @@ export class Watcher {
     if (status === 410) {
       this.resyncs++
       const stat = await readStat(url, this.#path)
-      if (stat !== null) this.#since = stat
+      if (stat !== null) this.#since = stat.mzxid
       return false
     }
     if (status !== 200) {
@@ -165,20 +166,3 @@ function parseEvent(text: string): { zxid: number; type: string; isResync: boole
   const isResync = data !== null && (JSON.parse(data[1] as string) as { resync?: unknown }).resync === true
   return { zxid: Number(id[1]), type: type[1] as string, isResync }
 }
-
-/** The znode's mzxid, read at `url`; null if it does not answer. */
-export async function readStat(url: string, path: string): Promise<number | null> {
-  try {
-    const response = await fetch(`${url}/znodes${path}?stat`, { signal: AbortSignal.timeout(3000) })
-    if (response.status !== 200) {
-      await response.arrayBuffer()
-      return null
-    }
-    const body = (await response.json()) as { stat?: { mzxid?: number }; mzxid?: number }
-    return body.stat?.mzxid ?? body.mzxid ?? null
-  } catch {
-    return null
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
