@@ -866,6 +866,7 @@ export class Replica {
     failpoints.pass('before-apply')
     const answers: Array<[Awaiting, Committed | HerdError]> = []
     const records: LogRecord[] = []
+    let newestTimeMs = this.#lastTimeMs
     for (const record of committed) {
       if (record.index <= this.#tree.zxid) continue
       records.push(record)
@@ -874,7 +875,7 @@ export class Replica {
       const applied = this.#tree.apply(entry)
       for (const listener of this.#listeners) listener(entry, applied)
       this.#appliedTerm = record.term
-      if (entry.timeMs > this.#lastTimeMs) this.#setLastTime(entry.timeMs)
+      if (entry.timeMs > newestTimeMs) newestTimeMs = entry.timeMs
       if (entry.command.type === 'membership') this.#appliedMembers = entry.command.members
       this.#recent.set(record.index, { term: record.term, applied })
       if (this.#recent.size > recentResultsMax) this.#recent.delete(record.index - recentResultsMax)
@@ -884,6 +885,8 @@ export class Replica {
         answers.push([awaiting, awaiting.term === record.term ? { zxid: record.index, applied } : lostWrite(record.index)])
       }
     }
+    // Once per batch: the clock is read only when entry time moved.
+    if (newestTimeMs > this.#lastTimeMs) this.#setLastTime(newestTimeMs)
     if (this.#batchListeners.length > 0 && records.length > 0) {
       for (const listener of this.#batchListeners) listener(records)
     }
