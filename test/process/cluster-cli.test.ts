@@ -7,13 +7,13 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
 import { createServer, type Server } from 'node:net'
-import { freePorts } from '../support/cluster-process.ts'
 import { makeTempDir, nodeBinary, repoRoot } from '../support/node-process.ts'
 
 it('starts a 3-replica cluster on the given ports and stops it cleanly on Ctrl-C', async () => {
   const dataDir = join(makeTempDir('herd-cli-'), 'cluster')
-  const clientPort = await consecutiveFreePorts(3)
-  const peerPort = await consecutiveFreePorts(3, clientPort + 3)
+  // Six consecutive free ports: 3 client ports, then 3 peer ports.
+  const clientPort = await consecutiveFreePorts(6)
+  const peerPort = clientPort + 3
   const child = spawn(nodeBinary, [join(repoRoot, 'src/cli/cluster.ts'), '--client-port', String(clientPort), '--peer-port', String(peerPort), '--data-dir', dataDir], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -50,8 +50,8 @@ it('starts a 3-replica cluster on the given ports and stops it cleanly on Ctrl-C
   expect(output.match(/\] .*herd: stopped/g)?.length).toBe(3)
 }, 60_000)
 
-/** A base port whose `count` consecutive ports are free now (and none below `above`). */
-async function consecutiveFreePorts(count: number, above = 0): Promise<number> {
+/** A base port whose `count` consecutive ports are free now, below the kernel's ephemeral range (see freePorts). */
+async function consecutiveFreePorts(count: number): Promise<number> {
   const listen = (port: number): Promise<Server | null> =>
     new Promise((resolve) => {
       const server = createServer()
@@ -59,8 +59,7 @@ async function consecutiveFreePorts(count: number, above = 0): Promise<number> {
       server.listen(port, '127.0.0.1', () => resolve(server))
     })
   for (let attempt = 0; attempt < 50; attempt++) {
-    const [base] = await freePorts(1)
-    if (base === undefined || base <= above || base + count > 65535) continue
+    const base = 20_000 + Math.floor(Math.random() * (12_000 - count))
     const servers = await Promise.all(Array.from({ length: count }, (_, i) => listen(base + i)))
     await Promise.all(servers.map((server) => (server === null ? undefined : new Promise((resolve) => server.close(resolve)))))
     if (servers.every((server) => server !== null)) return base
