@@ -98,6 +98,8 @@ const usage = `usage: npm run bench -- [options]
   --duration S          seconds per measurement (default 10)
   --conns LIST          connection counts, comma separated (default 16,64)
   --workloads LIST      of write, read, mix (default write,read,mix)
+  --rounds N            measure the whole matrix N times, interleaved, and report each cell's median
+                        (req/s, p50, p99 and CPU each the median over the rounds; default 1)
   --warmup S            seconds of unrecorded write and then read load before measuring (default 5; 0 = none)
   --watch-streams N     watch streams held open in the watch run (default 5000)
   --watch-conns C       connections of the write workload in the watch run (default 64)
@@ -138,6 +140,7 @@ const { values: opts } = parseArgs({
     conns: { type: 'string', default: '16,64' },
     workloads: { type: 'string', default: 'write,read,mix' },
     warmup: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '1' },
     'watch-streams': { type: 'string', default: '5000' },
     'watch-conns': { type: 'string', default: '64' },
     'watch-gapless': { type: 'boolean', default: false },
@@ -173,6 +176,9 @@ const allWorkloads: readonly Workload[] = ['write', 'read', 'mix']
 
 const duration = positiveInt('duration', opts.duration)
 const warmup = positiveInt('warmup', opts.warmup, 0)
+const rounds = positiveInt('rounds', opts.rounds)
+/** The pass over the matrix being measured (1..rounds). */
+let round = 1
 const watchStreams = positiveInt('watch-streams', opts['watch-streams'])
 const watchConns = positiveInt('watch-conns', opts['watch-conns'])
 const connsList = opts.conns.split(',').map((c) => positiveInt('conns', c.trim()))
@@ -406,6 +412,8 @@ const systems: readonly System[] = ['herd', 'zookeeper', 'etcd']
 
 interface Row {
   readonly system: System
+  /** Which pass over the matrix (1..--rounds) measured it. */
+  readonly round: number
   readonly workload: string
   readonly conns: number
   /** As shown: "64" for wrk connections (herd, etcd), "64x1" for ZooKeeper sessions x outstanding. */
@@ -445,6 +453,7 @@ function wrkRow(system: 'herd' | 'etcd', workload: string, conns: number, fields
   const errors = fields === null ? null : errorKeys.reduce((sum, key) => sum + (num(f, key) ?? 0), 0)
   return {
     system,
+    round,
     workload,
     conns,
     label: String(conns),
@@ -463,6 +472,7 @@ function zkRow(workload: string, conns: number, fields: Record<string, string> |
   const f = fields ?? {}
   return {
     system: 'zookeeper',
+    round,
     workload,
     conns,
     label: `${conns}x1`,
@@ -755,7 +765,7 @@ async function prepareHerd(): Promise<Herd> {
 /** One measurement of one cell on herd or etcd, recorded. */
 async function wrkCell(servers: WrkServers, workload: string, conns: number): Promise<void> {
   const r = await runWrk(servers, workload, conns, duration)
-  record(`system=${servers.system} nodes=${nodes} variant=${workload} conf=c${conns}`, r.raw)
+  record(`system=${servers.system} nodes=${nodes} variant=${workload} conf=c${conns} round=${round}`, r.raw)
   const row = wrkRow(servers.system, workload, conns, r.fields, r.failure)
   rows.push(row)
   log(`${servers.system} ${workload} c=${conns}: ${describe(row)}`)
@@ -1030,7 +1040,7 @@ async function zkCell(zk: Zk, workload: string, conns: number): Promise<void> {
   )
   const fields = parseResult(r.stdout)
   const rawLine = r.stdout.split('\n').find((l) => l.startsWith('RESULT ')) ?? 'RESULT failed=1'
-  record(`system=zookeeper nodes=${nodes} variant=${workload} conf=${conns}x1`, rawLine)
+  record(`system=zookeeper nodes=${nodes} variant=${workload} conf=${conns}x1 round=${round}`, rawLine)
   const failure = fields === null || r.code !== 0 ? `run-zk.sh ${workload} ${conns}x1: ${r.timedOut ? 'timed out' : `exit ${r.code}`}: ${(r.stderr || r.stdout).trim().slice(-600)}` : undefined
   const row = zkRow(workload, conns, fields, failure)
   rows.push(row)
@@ -1074,8 +1084,32 @@ function describe(row: Row): string {
   return `${fmtInt(row.rps)} req/s, p50 ${fmtMs(row.p50Ms)} ms, p99 ${fmtMs(row.p99Ms)} ms, server CPU ${row.cpuServer ?? '–'} %, errors ${row.errors ?? '–'}`
 }
 
+/**
+ * A cell's figures: its one row, or with --rounds the median of each figure
+ * over the rounds (a failed round fails the cell).
+ */
 function findRow(system: System, workload: string, conns: number): Row | undefined {
-  return rows.find((r) => r.system === system && r.workload === workload && r.conns === conns)
+  const measured = rows.filter((r) => r.system === system && r.workload === workload && r.conns === conns)
+  const first = measured[0]
+  if (measured.length <= 1 || first === undefined) return first
+  const failed = measured.find((r) => r.failure !== undefined)
+  if (failed !== undefined) return failed
+  const median = (pick: (row: Row) => number | null): number | null => {
+    const values = measured.map(pick).filter((v): v is number => v !== null).sort((a, b) => a - b)
+    if (values.length === 0) return null
+    const mid = Math.floor(values.length / 2)
+    return values.length % 2 === 1 ? (values[mid] as number) : ((values[mid - 1] as number) + (values[mid] as number)) / 2
+  }
+  return {
+    ...first,
+    round: 0,
+    rps: median((r) => r.rps),
+    p50Ms: median((r) => r.p50Ms),
+    p99Ms: median((r) => r.p99Ms),
+    cpuServer: median((r) => r.cpuServer),
+    cpuClient: median((r) => r.cpuClient),
+    errors: measured.reduce((sum, r) => sum + (r.errors ?? 0), 0),
+  }
 }
 
 /** herd's req/s and p99 over another system's in one cell; null when either was not measured. */
@@ -1167,6 +1201,10 @@ function clusterTargets(): Target[] {
   return out
 }
 
+function medianNote(): string {
+  return rounds > 1 ? `, each figure the median of ${rounds} rounds over the whole matrix (herd and its anchors measured back to back in every round)` : ''
+}
+
 /** The figures, one row per system and cell, and the failures under them. */
 function resultsTable(lines: string[]): void {
   lines.push('| system | workload | conns | req/s | p50 ms | p99 ms | server CPU % | errors |')
@@ -1185,6 +1223,20 @@ function resultsTable(lines: string[]): void {
       }
     }
   }
+  if (rounds > 1) {
+    lines.push('')
+    lines.push(`Each round (req/s, p99 ms), in the order measured:`)
+    for (const conns of connsList) {
+      for (const workload of workloads) {
+        for (const system of systems) {
+          const measured = rows.filter((r) => r.system === system && r.workload === workload && r.conns === conns)
+          if (measured.length === 0) continue
+          const figures = measured.map((r) => (r.rps === null ? 'failed' : `${fmtInt(r.rps)} / ${fmtMs(r.p99Ms)}`))
+          lines.push(`* ${system} ${workload} ${conns}: ${figures.join(', ')}`)
+        }
+      }
+    }
+  }
   const failures = rows.filter((r) => r.failure !== undefined)
   if (failures.length > 0) {
     lines.push('')
@@ -1198,7 +1250,7 @@ function clusterReport(meta: Record<string, string>): string {
   lines.push(`## herd, ${nodes} replicas${anchors.length > 0 ? ` vs ${anchors.join(' and ')}` : ''} — ${meta['date']}`)
   lines.push('')
   lines.push(
-    `${meta['duration']} s per measurement, closed loop over loopback, one request in flight per connection; wrk's threads spread over the ${nodes} members, ZooKeeper's C sessions x 1 outstanding round-robin over its servers. ` +
+    `${meta['duration']} s per measurement${medianNote()}, closed loop over loopback, one request in flight per connection; wrk's threads spread over the ${nodes} members, ZooKeeper's C sessions x 1 outstanding round-robin over its servers. ` +
       `Every server and the load generator share this ${meta['cpus']}-CPU machine (server CPU = the sum over a system's ${nodes} processes, in % of one core); load average at start ${meta['loadStart']}, at end ${meta['loadEnd']}.`,
   )
   const etcdReads = process.env['ETCD_SERIALIZABLE'] === '1' ? 'serializable (local) reads' : "linearizable reads (etcd's default; herd's and ZooKeeper's are local)"
@@ -1238,7 +1290,7 @@ function report(meta: Record<string, string>): string {
   lines.push(`## ${zkSkipped === null ? 'herd vs ZooKeeper standalone' : 'herd'} — ${meta['date']}`)
   lines.push('')
   lines.push(
-    `${meta['duration']} s per measurement, closed loop over loopback, one request in flight per connection (ZooKeeper: C sessions x 1 outstanding). ` +
+    `${meta['duration']} s per measurement${medianNote()}, closed loop over loopback, one request in flight per connection (ZooKeeper: C sessions x 1 outstanding). ` +
       `Server and load generator share this ${meta['cpus']}-CPU machine; load average at start ${meta['loadStart']}, at end ${meta['loadEnd']}.`,
   )
   lines.push(`herd ${meta['herd']}; wrk driver ${meta['anchors']}/http-load/workload.lua with test/bench/herd.lua; ZooKeeper: ${zkSkipped ?? 'standalone, anchors zk-cluster.sh start1 + zk-load/run-zk.sh'}.`)
@@ -1337,12 +1389,15 @@ async function main(): Promise<boolean> {
   const herd = await prepareHerd()
   const zk = await prepareZk()
   const etcd = clusterMode ? await prepareEtcd() : null
-  for (const conns of connsList) {
-    for (const workload of workloads) {
-      if (interrupted) return false
-      await wrkCell(herd, workload, conns)
-      if (zk !== null) await zkCell(zk, workload, conns)
-      if (etcd !== null) await wrkCell(etcd, workload, conns)
+  for (round = 1; round <= rounds; round++) {
+    if (rounds > 1) log(`round ${round} of ${rounds}`)
+    for (const conns of connsList) {
+      for (const workload of workloads) {
+        if (interrupted) return false
+        await wrkCell(herd, workload, conns)
+        if (zk !== null) await zkCell(zk, workload, conns)
+        if (etcd !== null) await wrkCell(etcd, workload, conns)
+      }
     }
   }
   if (zk !== null) {
@@ -1374,6 +1429,7 @@ async function main(): Promise<boolean> {
             conns: connsList,
             workloads,
             warmup,
+            rounds,
             ...(clusterMode ? {} : { watchStreams, watchConns }),
             rawFile,
             zookeeper: zkSkipped ?? 'measured',
