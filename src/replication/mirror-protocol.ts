@@ -15,6 +15,12 @@ export interface EntriesMessage {
   readonly ends: Uint32Array
   /** Entries this mirror proposed: [index in this batch, the mirror's request id]. */
   readonly tags: ReadonlyArray<readonly [number, number]>
+  /**
+   * Whether a write of this mirror that the Replica forwarded to a leader was
+   * still unanswered when the batch left: only then may a DoneMessage ask
+   * for one of these entries' results, so only then does the mirror keep them.
+   */
+  readonly keepResults: boolean
 }
 
 /**
@@ -47,7 +53,7 @@ export interface DoneMessage {
   readonly zxid: number
 }
 
-export function packEntries(records: readonly LogRecord[], tags: ReadonlyArray<readonly [number, number]>): EntriesMessage {
+export function packEntries(records: readonly LogRecord[], tags: ReadonlyArray<readonly [number, number]>, keepResults: boolean): EntriesMessage {
   let size = 0
   for (const record of records) size += record.data.byteLength
   const buffer = new ArrayBuffer(size)
@@ -60,5 +66,5 @@ export function packEntries(records: readonly LogRecord[], tags: ReadonlyArray<r
     at += data.byteLength
     ends[i] = at
   }
-  return { t: 'entries', firstZxid: (records[0] as LogRecord).index, buffer, ends, tags }
+  return { t: 'entries', firstZxid: (records[0] as LogRecord).index, buffer, ends, tags, keepResults }
 }

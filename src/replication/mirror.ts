@@ -41,7 +41,7 @@ interface Forwarded {
 /** How long past writeTimeoutMs a forwarded write waits for the Replica's own answer before giving up here. */
 const forwardGraceMs = 1000
 const sweepIntervalMs = 100
-/** Apply results kept for writes the Replica forwarded to a leader (their zxid comes after their entry). */
+/** Apply results kept for writes the Replica forwarded to a leader (their zxid comes after their entry); oldest dropped first. */
 const recentResultsMax = 4096
 
 export class MirrorReplica implements ReplicaHandle {
@@ -179,8 +179,10 @@ export class MirrorReplica implements ReplicaHandle {
       start = end
       const applied: Applied = this.#tree.apply(entry)
       for (const listener of this.#listeners) listener(entry, applied)
-      this.#recent.set(zxid, applied)
-      if (this.#recent.size > recentResultsMax) this.#recent.delete(zxid - recentResultsMax)
+      if (message.keepResults) {
+        this.#recent.set(zxid, applied)
+        if (this.#recent.size > recentResultsMax) this.#recent.delete(this.#recent.keys().next().value as number)
+      }
       const id = tagged.get(i)
       if (id !== undefined) {
         const forwarded = this.#forwarded.get(id)

@@ -154,7 +154,10 @@ interface RecentResult {
 type ProposeAnswer = { readonly index: number; readonly term: number } | { readonly code: string; readonly detail: string; readonly isRefused: boolean }
 
 const sweepIntervalMs = 50
-/** Apply results kept for writes whose leader's answer arrives after the entry was applied here. */
+/**
+ * Apply results kept for forwarded writes whose leader's answer arrives after
+ * the entry was applied here (at most this many, oldest dropped first).
+ */
 const recentResultsMax = 16_384
 const forwardRetryMs = 20
 const snapshotLogSlackDefault = 10_000
@@ -182,7 +185,14 @@ export class Replica {
   /** Members as of the applied index, for snapshots. */
   #appliedMembers: readonly Member[]
   readonly #awaiting = new Map<number, Awaiting>()
+  /**
+   * Results of entries applied while a forward call was out: only those can
+   * be asked for after their apply (a call sent later gets later indexes).
+   * Keeping every result instead kept 16k of them alive on a busy leader,
+   * which no one asks, and V8 promoted them all (measured, see README).
+   */
   readonly #recent = new Map<number, RecentResult>()
+  #forwardCallsOut = 0
   #forwards: Forward[] = []
   #isForwardScheduled = false
   readonly #waiters: ApplyWaiters
@@ -670,9 +680,21 @@ export class Replica {
       return
     }
     const batch = this.#forwards.splice(0)
+    // Until every answer is matched with its entry (#await reads #recent).
+    this.#forwardCallsOut++
+    try {
+      await this.#sendForwardBatch(leader, batch)
+    } finally {
+      this.#forwardCallsOut--
+    }
+  }
+
+  async #sendForwardBatch(leader: number, batch: readonly Forward[]): Promise<void> {
+    const transport = this.#options.transport
+    assert(transport !== null, 'forwarding without a transport')
     let answers: unknown
     try {
-      answers = await this.#options.transport.call(leader, 'propose', batch.map((forward) => forward.bytes), this.#options.raft.peerTimeoutMs)
+      answers = await transport.call(leader, 'propose', batch.map((forward) => forward.bytes), this.#options.raft.peerTimeoutMs)
     } catch (error) {
       // The leader may or may not have taken them: the outcome is unknown.
       const detail = isHerdError(error) ? error.detail : String(error)
@@ -877,8 +899,10 @@ export class Replica {
       this.#appliedTerm = record.term
       if (entry.timeMs > newestTimeMs) newestTimeMs = entry.timeMs
       if (entry.command.type === 'membership') this.#appliedMembers = entry.command.members
-      this.#recent.set(record.index, { term: record.term, applied })
-      if (this.#recent.size > recentResultsMax) this.#recent.delete(record.index - recentResultsMax)
+      if (this.#forwardCallsOut > 0) {
+        this.#recent.set(record.index, { term: record.term, applied })
+        if (this.#recent.size > recentResultsMax) this.#recent.delete(this.#recent.keys().next().value as number)
+      }
       const awaiting = this.#awaiting.get(record.index)
       if (awaiting !== undefined) {
         this.#awaiting.delete(record.index)

@@ -38,6 +38,8 @@ interface Thread {
   readonly worker: Worker
   /** zxid -> the thread's request id and the term it was proposed in, for entries it proposed and has not been sent yet. */
   readonly tags: Map<number, { readonly id: number; readonly term: number }>
+  /** Writes of this thread forwarded to a leader and not yet answered: their results are asked for by zxid once known. */
+  forwarding: number
   isStopping: boolean
 }
 
@@ -97,7 +99,7 @@ export class ServingThreads {
     const { config, port, replica } = this.#options
     const data: WorkerData = { index, config, port, applied: this.#options.applied, streamCounts: this.#options.streamCounts }
     const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: data })
-    const thread: Thread = { index, worker, tags: new Map(), isStopping: false }
+    const thread: Thread = { index, worker, tags: new Map(), forwarding: 0, isStopping: false }
     this.#threads.push(thread)
     // The snapshot and every batch after it go out in order on the same port,
     // so the thread starts exactly where the stream of entries begins.
@@ -139,7 +141,7 @@ export class ServingThreads {
           if (tag.term === record.term) tags.push([i, tag.id])
         }
       }
-      const message = packEntries(records, tags)
+      const message = packEntries(records, tags, thread.forwarding > 0)
       thread.worker.postMessage(message, [message.buffer])
     }
   }
@@ -153,9 +155,20 @@ export class ServingThreads {
     for (let i = 0; i < message.ids.length; i++) {
       const id = message.ids[i] as number
       const { zxid, term, committed } = this.#options.replica.propose(message.proposals[i] as SubmitMessage['proposals'][number])
-      if (zxid !== null) thread.tags.set(zxid, { id, term })
-      // Forwarded to the leader: its zxid is known once applied here (and sent to the thread).
-      else committed.then(({ zxid: applied }) => thread.worker.postMessage({ t: 'done', id, zxid: applied } satisfies ToWorker), () => undefined)
+      if (zxid !== null) {
+        thread.tags.set(zxid, { id, term })
+      } else {
+        // Forwarded to the leader: its zxid is known once applied here, so
+        // it is answered by a DoneMessage after the batch that carried it.
+        thread.forwarding++
+        committed.then(
+          ({ zxid: applied }) => {
+            thread.forwarding--
+            thread.worker.postMessage({ t: 'done', id, zxid: applied } satisfies ToWorker)
+          },
+          () => thread.forwarding--,
+        )
+      }
       committed.catch((error: unknown) => {
         if (zxid !== null) thread.tags.delete(zxid)
         const { code, detail } = describe(error)

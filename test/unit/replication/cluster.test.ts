@@ -18,6 +18,8 @@ const members = [1, 2, 3].map((id) => ({ id, host: '127.0.0.1', port: 9000 + id 
 class LocalNetwork {
   readonly replicas = new Map<number, Replica>()
   readonly down = new Set<number>()
+  /** Replicas whose forwarded writes' answers reach them only once they have applied the entries (a slow answer). */
+  readonly lateAnswers = new Set<number>()
 
   transport(self: number): PeerTransport {
     return {
@@ -34,7 +36,12 @@ class LocalNetwork {
         const target = this.replicas.get(to)
         if (target === undefined || this.down.has(to) || this.down.has(self)) throw new HerdError('ConnectionLoss', `replica ${to} is unreachable`)
         if (!target.isMember(self)) throw new HerdError('NoAuth', `replica ${self} is not a member`)
-        return decodeValue(encodeValue(await target.call(self, method, decodeValue(encodeValue(args)))))
+        const answer = decodeValue(encodeValue(await target.call(self, method, decodeValue(encodeValue(args)))))
+        if (method === 'propose' && this.lateAnswers.has(self) && Array.isArray(answer)) {
+          const indexes = answer.map((each: { index?: number }) => each.index ?? 0)
+          await (this.replicas.get(self) as Replica).waitForApplied(Math.max(...indexes), 5000)
+        }
+        return answer
       },
     }
   }
@@ -125,6 +132,21 @@ describe('a cluster of three in one process', () => {
       expect(new TextDecoder().decode(replica.tree.getData('/r2-7')?.data)).toBe('v2-7')
       expect(replica.status().leader).toBe(leader.status().id)
     }
+  })
+
+  it("answers a follower's write whose leader's answer arrives only after the follower applied it, with that apply's result", async () => {
+    const replicas = [1, 2, 3].map((id) => start(id))
+    const leader = await until('a leader', () => leaderOf(replicas))
+    const follower = replicas.find((replica) => replica !== leader) as Replica
+    network.lateAnswers.add(follower.status().id)
+    // Writes on the leader meanwhile: entries applied while no forward was out need not be kept.
+    await Promise.all(Array.from({ length: 50 }, (_, i) => submit(leader, put(`/before-${i}`))))
+    const results = await Promise.all([submit(follower, put('/late', 'a')), submit(follower, put('/late', 'b')), submit(leader, put('/other'))])
+    const [first, second] = results
+    expect(follower.appliedZxid).toBeGreaterThanOrEqual(Math.max(first.zxid, second.zxid))
+    const created = [first, second].filter((result) => result.applied.outcome.ok && result.applied.outcome.result.type === 'put' && result.applied.outcome.result.isCreated)
+    expect(created).toHaveLength(1)
+    expect(first.zxid).not.toBe(second.zxid)
   })
 
   it('answers sync on a follower only once it has applied every write committed before', async () => {
