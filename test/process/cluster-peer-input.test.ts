@@ -11,6 +11,7 @@
 // sender. Every one is refused with a 4xx (or, when the sender went away
 // first, with nothing), nothing is committed by them, and afterwards every
 // replica is alive, serves writes through itself and agrees on the digest.
+import { crc32 } from 'node:zlib'
 import { afterAll, expect, it } from 'vitest'
 import { encodeValue } from '../../src/replication/peer/value-codec.ts'
 import { clusterSecret, TestCluster } from '../support/cluster-process.ts'
@@ -36,6 +37,8 @@ interface Case {
   readonly method?: string
   readonly headers: (self: number, member: number) => Headers
   readonly body?: Buffer | ((self: number, member: number) => Buffer)
+  /** The body's crc32 header: right (the default, so that the decoders behind it are what is tested), wrong or left out. */
+  readonly checksum?: 'wrong' | 'none'
   readonly status: number
   /** The problem code the refusal carries. */
   readonly code?: string
@@ -85,6 +88,17 @@ const cases: readonly Case[] = [
   { name: 'a heartbeat for no session', target: '/call/heartbeat', headers: (self, member) => peerHeaders(member, self), body: bytesOf({ sessionId: 1, secret: 'x' }), status: 409, code: 'SessionExpired' },
   { name: 'an unknown method', target: '/call/becomeLeader', headers: (self, member) => peerHeaders(member, self), body: bytesOf(null), status: 400 },
   { name: 'an unknown route', target: '/admin', headers: (self, member) => peerHeaders(member, self), body: bytesOf(null), status: 404 },
+  // A message changed on its way (its checksum no longer matches) is never stepped: this one would have started an election.
+  {
+    name: 'a vote request with a huge term whose checksum does not match',
+    target: '/raft',
+    headers: (self, member) => peerHeaders(member, self),
+    body: (self, member) => bytesOf([{ type: 'vote', from: member, to: self, term: 1_000_000, lastIndex: 1_000_000, lastTerm: 1_000_000 }]),
+    checksum: 'wrong',
+    status: 400,
+    code: 'MarshallingError',
+  },
+  { name: 'a forwarded write without a checksum', target: '/call/propose', headers: (self, member) => peerHeaders(member, self), body: bytesOf([]), checksum: 'none', status: 400, code: 'MarshallingError' },
 ]
 
 async function exchange(port: number, method: string, target: string, headers: Headers, body: Buffer | undefined): Promise<RawResponse | null> {
@@ -111,8 +125,10 @@ it('refuses bad peer requests with a 4xx, commits nothing for them, and keeps se
     const member = cluster.ids.find((id) => id !== self) as number
     const port = cluster.peerPort(self)
     for (const each of cases) {
-      const headers = each.headers(self, member)
       const body = typeof each.body === 'function' ? each.body(self, member) : each.body
+      const sum = crc32(body ?? Buffer.alloc(0))
+      const headers: Headers =
+        each.checksum === 'none' ? each.headers(self, member) : [...each.headers(self, member), ['x-herd-crc32', String(each.checksum === 'wrong' ? (sum + 1) >>> 0 : sum)]]
       const response = await exchange(port, each.method ?? 'POST', each.target, headers, body)
       expect(response, `${each.name} (replica ${self})`).not.toBeNull()
       expect(response?.status, `${each.name} (replica ${self}): ${response?.text()}`).toBe(each.status)

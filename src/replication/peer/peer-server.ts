@@ -1,9 +1,10 @@
 // The receiving side of the peer port: a small node:http server, separate
 // from the client port. Every request must carry the cluster's secret and
 // name a member as its sender and this replica as its target; anything else
-// is refused before its body is read. Bodies are bounded, decoded with the
-// value codec, and handed to the replica, which checks their shape: a
-// malformed message is a 400, never a crash.
+// is refused before its body is read. Bodies are bounded, checked against
+// their crc32 header (and call answers carry one), decoded with the value
+// codec, and handed to the replica, which checks their shape: a malformed
+// or corrupted message is a 400, never a crash, and is never stepped.
 //
 //   POST /raft           consensus messages (an array), answered 204 at once
 //   POST /call/<method>  a call (forwarded write, read index, heartbeat, ...)
@@ -14,7 +15,7 @@ import type { AddressInfo } from 'node:net'
 import { isHerdError, type ErrorCode } from '../../errors.ts'
 import type { Logger } from '../../log.ts'
 import { CodecError } from '../../tree/index.ts'
-import { peerBodyBytesMax, peerHeaders } from './peer-client.ts'
+import { bodyChecksum, peerBodyBytesMax, peerHeaders } from './peer-client.ts'
 import { decodeValue, encodeValue } from './value-codec.ts'
 
 export interface PeerHandler {
@@ -106,6 +107,9 @@ async function serve(options: PeerServerOptions, secret: Buffer, request: Incomi
     return
   }
   if (body === null) return problem(response, 413, 'BadArguments', `a peer request holds at most ${peerBodyBytesMax} bytes`)
+  if (request.headers[peerHeaders.checksum] !== bodyChecksum(body)) {
+    return problem(response, 400, 'MarshallingError', 'the peer message fails its checksum (corrupted on its way, or sent without one)')
+  }
   let value: unknown
   try {
     value = decodeValue(body)
@@ -128,7 +132,7 @@ async function serve(options: PeerServerOptions, secret: Buffer, request: Incomi
     try {
       const result = await options.handler.call(from, url.slice('/call/'.length), value)
       const bytes = encodeValue(result)
-      response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.byteLength }).end(bytes)
+      response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.byteLength, [peerHeaders.checksum]: bodyChecksum(bytes) }).end(bytes)
     } catch (error) {
       if (!isHerdError(error)) throw error
       problem(response, statusOf[error.code] ?? 409, error.code, error.detail)
