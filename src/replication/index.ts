@@ -21,7 +21,7 @@
 // Must not import: api/, sessions/, watches/ (they subscribe via onApplied).
 export type { ReplicaHandle } from './handle.ts'
 export { MirrorReplica, type MirrorOptions } from './mirror.ts'
-export { packEntries, type DoneMessage, type EntriesMessage, type FailedMessage, type SubmitMessage } from './mirror-protocol.ts'
+export { packEntries, packProposals, unpackProposals, type DoneMessage, type EntriesMessage, type FailedMessage, type SubmitMessage } from './mirror-protocol.ts'
 export { Replica } from './replica.ts'
 export type { AppliedListener, ResetListener, CallHandler, Committed, MembershipChange, PeerTransport, RaftOptions, ReplicaOptions, ReplicaReport, ReplicaStatus, Role, RoleChange } from './replica.ts'
 export { parseMembershipChange } from './replica.ts'

@@ -4,7 +4,6 @@
 // applies them exactly as a replay would.
 import type { ErrorCode } from '../errors.ts'
 import type { LogRecord } from '../storage/index.ts'
-import type { Proposal } from '../tree/index.ts'
 
 /** Replica -> mirror: committed entries, in zxid order, from firstZxid on. */
 export interface EntriesMessage {
@@ -24,14 +23,18 @@ export interface EntriesMessage {
 }
 
 /**
- * Mirror -> replica: writes to propose, in order. The writes of one turn of
- * the mirror's event loop travel together: a message costs more than the
- * proposal it carries.
+ * Mirror -> replica: writes to propose, in order, as encodeProposal wrote
+ * them with time 0 (the Replica stamps the time without decoding them),
+ * packed into one transferred buffer. The writes of one turn of the mirror's
+ * event loop travel together: a message costs more than the proposal it
+ * carries, and cloning proposal objects cost more than encoding them.
  */
 export interface SubmitMessage {
   readonly t: 'submit'
   readonly ids: readonly number[]
-  readonly proposals: ReadonlyArray<Omit<Proposal, 'timeMs'>>
+  readonly buffer: ArrayBuffer
+  /** End offset in `buffer` of each proposal. */
+  readonly ends: Uint32Array
 }
 
 /** Replica -> mirror: a proposal (or call) that failed before or instead of being applied. */
@@ -53,18 +56,39 @@ export interface DoneMessage {
   readonly zxid: number
 }
 
-export function packEntries(records: readonly LogRecord[], tags: ReadonlyArray<readonly [number, number]>, keepResults: boolean): EntriesMessage {
+export function packProposals(ids: readonly number[], proposals: readonly Uint8Array[]): SubmitMessage {
+  const { buffer, ends } = pack(proposals)
+  return { t: 'submit', ids, buffer, ends }
+}
+
+/** The proposals of a SubmitMessage, as views into its buffer. */
+export function unpackProposals(message: SubmitMessage): Uint8Array[] {
+  const out: Uint8Array[] = []
+  let start = 0
+  for (const end of message.ends) {
+    out.push(new Uint8Array(message.buffer, start, end - start))
+    start = end
+  }
+  return out
+}
+
+function pack(items: readonly Uint8Array[]): { buffer: ArrayBuffer; ends: Uint32Array } {
   let size = 0
-  for (const record of records) size += record.data.byteLength
+  for (const item of items) size += item.byteLength
   const buffer = new ArrayBuffer(size)
   const bytes = new Uint8Array(buffer)
-  const ends = new Uint32Array(records.length)
+  const ends = new Uint32Array(items.length)
   let at = 0
-  for (let i = 0; i < records.length; i++) {
-    const data = (records[i] as LogRecord).data
-    bytes.set(data, at)
-    at += data.byteLength
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i] as Uint8Array
+    bytes.set(item, at)
+    at += item.byteLength
     ends[i] = at
   }
+  return { buffer, ends }
+}
+
+export function packEntries(records: readonly LogRecord[], tags: ReadonlyArray<readonly [number, number]>, keepResults: boolean): EntriesMessage {
+  const { buffer, ends } = pack(records.map((record) => record.data))
   return { t: 'entries', firstZxid: (records[0] as LogRecord).index, buffer, ends, tags, keepResults }
 }

@@ -11,10 +11,10 @@
 import { assert } from '../assert.ts'
 import type { Clock, Timer } from '../clock.ts'
 import { HerdError } from '../errors.ts'
-import { decodeEntry, type Applied, type DataTree, type Member, type Proposal, type TreeReader } from '../tree/index.ts'
+import { CodecError, decodeEntry, encodeProposal, type Applied, type DataTree, type Member, type Proposal, type TreeReader } from '../tree/index.ts'
 import { ApplyWaiters } from './apply-waiters.ts'
 import type { ReplicaHandle } from './handle.ts'
-import type { DoneMessage, EntriesMessage, FailedMessage, SubmitMessage } from './mirror-protocol.ts'
+import { packProposals, type DoneMessage, type EntriesMessage, type FailedMessage, type SubmitMessage } from './mirror-protocol.ts'
 import type { AppliedListener, Committed, MembershipChange, ReplicaReport, ReplicaStatus } from './replica.ts'
 
 export interface MirrorOptions {
@@ -53,7 +53,7 @@ export class MirrorReplica implements ReplicaHandle {
   readonly #recent = new Map<number, Applied>()
   #nextId = 1
   /** Writes of this turn, sent together at its end. */
-  #outbox: { ids: number[]; proposals: Array<Omit<Proposal, 'timeMs'>> } | null = null
+  #outbox: { ids: number[]; proposals: Uint8Array[] } | null = null
   #status: ReplicaStatus
   readonly #sweep: Timer
 
@@ -92,6 +92,15 @@ export class MirrorReplica implements ReplicaHandle {
   }
 
   submit(proposal: Omit<Proposal, 'timeMs'>): Promise<Committed> {
+    // Encoded here, with time 0 (the Replica stamps it): the same check, and
+    // the same refusal, as on the Replica's own thread.
+    let bytes: Uint8Array
+    try {
+      bytes = encodeProposal({ ...proposal, timeMs: 0 })
+    } catch (error) {
+      if (error instanceof CodecError) return Promise.reject(new HerdError('BadArguments', `the request cannot be logged: ${error.message}`))
+      throw error
+    }
     const id = this.#nextId++
     return new Promise<Committed>((resolve, reject) => {
       this.#forwarded.set(id, { deadlineMs: this.#options.clock.nowMs() + this.#options.writeTimeoutMs + forwardGraceMs, resolve, reject })
@@ -100,14 +109,14 @@ export class MirrorReplica implements ReplicaHandle {
         setImmediate(() => this.#flush())
       }
       this.#outbox.ids.push(id)
-      this.#outbox.proposals.push(proposal)
+      this.#outbox.proposals.push(bytes)
     })
   }
 
   #flush(): void {
     const outbox = this.#outbox
     this.#outbox = null
-    if (outbox !== null) this.#options.send({ t: 'submit', ids: outbox.ids, proposals: outbox.proposals })
+    if (outbox !== null) this.#options.send(packProposals(outbox.ids, outbox.proposals))
   }
 
   waitForApplied(zxid: number, timeoutMs: number): Promise<void> {

@@ -27,6 +27,7 @@ import {
   encodeProposal,
   membershipOf,
   restoreSnapshot,
+  stampProposal,
   writeSnapshot,
   type Applied,
   type Entry,
@@ -148,6 +149,13 @@ interface ReadWaiter {
 interface RecentResult {
   readonly term: number
   readonly applied: Applied
+}
+
+/** A write handed to the replica: the zxid it took when this replica leads (null when forwarded or refused), and its outcome. */
+export interface Proposed {
+  readonly zxid: number | null
+  readonly term: number
+  readonly committed: Promise<Committed>
 }
 
 /** What a leader answers for each forwarded write: where it went, or why it was not taken. */
@@ -450,15 +458,34 @@ export class Replica {
    * replica leads (null when it was forwarded or refused), so that whoever
    * handed it over can be told which entry answers it.
    */
-  propose(proposal: Omit<Proposal, 'timeMs'>): { readonly zxid: number | null; readonly term: number; readonly committed: Promise<Committed> } {
+  propose(proposal: Omit<Proposal, 'timeMs'>): Proposed {
+    let unstamped: Uint8Array
+    try {
+      unstamped = encodeProposal({ ...proposal, timeMs: 0 })
+    } catch (error) {
+      // Nothing was taken: the gateway validates what it can; anything it missed is still the caller's bad input.
+      if (error instanceof CodecError) return refused(new HerdError('BadArguments', `the request cannot be logged: ${error.message}`))
+      throw error
+    }
+    return this.proposeEncoded(unstamped)
+  }
+
+  /**
+   * As propose, for a write encodeProposal wrote with time 0 in this process
+   * (a serving thread's): the leader stamps its time into the bytes, and a
+   * follower forwards them as they are, neither decoding them.
+   */
+  proposeEncoded(unstamped: Uint8Array): Proposed {
     if (this.#isClosed) return refused(new HerdError('ConnectionLoss', 'the replica is shutting down'))
+    // A few bytes read: membership changes go through changeMembership.
+    if (safeMembershipOf(unstamped) !== null) return refused(new HerdError('BadArguments', 'membership changes are not writes'))
     if (this.#awaiting.size + this.#forwards.length >= this.#options.proposalsPendingMax) {
       return refused(new HerdError('Throttled', 'too many writes are waiting to be committed; retry shortly'))
     }
-    if (this.#role !== 'leader') return { zxid: null, term: 0, committed: this.#forward(proposal) }
-    const answer = this.#proposeHere({ caller: proposal.caller, idempotency: proposal.idempotency, command: proposal.command, timeMs: 0 })
+    if (this.#role !== 'leader') return { zxid: null, term: 0, committed: this.#forward(unstamped) }
+    const answer = this.#proposeHere(unstamped)
     if ('code' in answer) {
-      if (answer.isRefused) return { zxid: null, term: 0, committed: this.#forward(proposal) }
+      if (answer.isRefused) return { zxid: null, term: 0, committed: this.#forward(unstamped) }
       return refused(new HerdError(answer.code === 'Throttled' ? 'Throttled' : 'BadArguments', answer.detail))
     }
     return { zxid: answer.index, term: answer.term, committed: this.#await(answer.index, answer.term) }
@@ -588,16 +615,15 @@ export class Replica {
 
   // ------------------------------------------------------------ proposing
 
-  #proposeHere(proposal: Proposal): ProposeAnswer {
+  /** Proposes a write as encodeProposal wrote it with time 0 (checked by whoever encoded or decoded it), stamped with this leader's entry time. */
+  #proposeHere(unstamped: Uint8Array): ProposeAnswer {
     if (this.#role !== 'leader') return { code: 'ConnectionLoss', detail: 'not the leader', isRefused: true }
-    if (proposal.command.type === 'membership') return { code: 'BadArguments', detail: 'membership changes are not writes', isRefused: false }
     const timeMs = this.#entryTimeMs()
     let data: Uint8Array
     try {
-      data = encodeProposal({ ...proposal, timeMs })
+      data = stampProposal(unstamped, timeMs)
     } catch (error) {
-      // Nothing was taken: the gateway validates what it can; anything it missed is still the caller's bad input.
-      if (error instanceof CodecError) return { code: 'BadArguments', detail: `the request cannot be logged: ${error.message}`, isRefused: false }
+      if (error instanceof CodecError) return { code: 'BadArguments', detail: `the write cannot be logged: ${error.message}`, isRefused: false }
       throw error
     }
     const index = this.#core.propose([data])
@@ -642,14 +668,7 @@ export class Replica {
     })
   }
 
-  #forward(proposal: Omit<Proposal, 'timeMs'>): Promise<Committed> {
-    let bytes: Uint8Array
-    try {
-      bytes = encodeProposal({ ...proposal, timeMs: 0 })
-    } catch (error) {
-      if (error instanceof CodecError) return Promise.reject(new HerdError('BadArguments', `the request cannot be logged: ${error.message}`))
-      throw error
-    }
+  #forward(bytes: Uint8Array): Promise<Committed> {
     return new Promise<Committed>((resolve, reject) => {
       this.#forwards.push({ bytes, deadlineMs: this.#options.clock.nowMs() + this.#options.writeTimeoutMs, resolve, reject })
       this.#scheduleForward(0)
@@ -723,7 +742,8 @@ export class Replica {
   }
 
   #proposeForward(forward: Forward): void {
-    const answer = this.#proposeHere({ ...decodeEntry(0, forward.bytes), timeMs: 0 })
+    // This replica encoded (or the leader before it decoded) these bytes: no need to look inside again.
+    const answer = this.#proposeHere(forward.bytes)
     if ('code' in answer) {
       if (answer.isRefused) {
         this.#forwards.push(forward)
@@ -753,7 +773,8 @@ export class Replica {
         if (error instanceof CodecError) return { code: 'BadArguments', detail: `a forwarded write is malformed: ${error.message}`, isRefused: false }
         throw error
       }
-      return this.#proposeHere({ caller: entry.caller, idempotency: entry.idempotency, command: entry.command, timeMs: 0 })
+      if (entry.command.type === 'membership') return { code: 'BadArguments', detail: 'membership changes are not writes', isRefused: false }
+      return this.#proposeHere(bytes)
     })
   }
 
@@ -1033,7 +1054,7 @@ export class Replica {
   }
 }
 
-function refused(error: HerdError): { zxid: null; term: 0; committed: Promise<Committed> } {
+function refused(error: HerdError): Proposed {
   return { zxid: null, term: 0, committed: Promise.reject(error) }
 }
 

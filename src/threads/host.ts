@@ -15,7 +15,7 @@ import { Worker } from 'node:worker_threads'
 import type { Config } from '../config.ts'
 import { isHerdError, type ErrorCode } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import { packEntries, parseMembershipChange, type Replica, type SubmitMessage } from '../replication/index.ts'
+import { packEntries, parseMembershipChange, unpackProposals, type Replica, type SubmitMessage } from '../replication/index.ts'
 import type { SessionTracker } from '../sessions/index.ts'
 import type { LogRecord } from '../storage/index.ts'
 import type { CallMessage, StartMessage, ToMain, ToWorker, WorkerData } from './protocol.ts'
@@ -152,9 +152,10 @@ export class ServingThreads {
   }
 
   #submit(thread: Thread, message: SubmitMessage): void {
+    const proposals = unpackProposals(message)
     for (let i = 0; i < message.ids.length; i++) {
       const id = message.ids[i] as number
-      const { zxid, term, committed } = this.#options.replica.propose(message.proposals[i] as SubmitMessage['proposals'][number])
+      const { zxid, term, committed } = this.#options.replica.proposeEncoded(proposals[i] as Uint8Array)
       if (zxid !== null) {
         thread.tags.set(zxid, { id, term })
       } else {

@@ -39,7 +39,7 @@ async function run(start: StartMessage): Promise<void> {
     writeTimeoutMs: config.writeTimeoutMs,
     status: start.status,
     leaderApplied: () => Number(Atomics.load(applied, 0)),
-    send,
+    send: (message) => port.postMessage(message, [message.buffer]),
     ask: (method, timeoutMs, args): Promise<unknown> => sessions.ask(method, timeoutMs, args),
   })
   const watches = new WatchRegistry({

@@ -42,6 +42,11 @@ export class ByteWriter {
     return this.buffer.slice(0, this.length)
   }
 
+  /** The bytes written so far, not copied: valid only until the next write or reset. */
+  finishView(): Uint8Array {
+    return this.buffer.subarray(0, this.length)
+  }
+
   reset(): void {
     this.length = 0
   }

@@ -67,5 +67,5 @@ export { validatePath, parentPath, baseName, joinPath, isReservedPath, rootPath,
 export { formatSequence } from './sequence.ts'
 export { checkAcl } from './acl.ts'
 export { ByteReader, ByteWriter, CodecError } from './bytes.ts'
-export { encodeProposal, decodeEntry, membershipOf, encodeOutcome, decodeOutcome } from './codec.ts'
+export { encodeProposal, stampProposal, decodeEntry, membershipOf, encodeOutcome, decodeOutcome } from './codec.ts'
 export { writeSnapshot, restoreSnapshot } from './snapshot.ts'

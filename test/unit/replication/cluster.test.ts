@@ -9,7 +9,7 @@ import { systemClock } from '../../../src/clock.ts'
 import { decodeValue, encodeValue } from '../../../src/replication/peer/value-codec.ts'
 import { Replica, type PeerTransport, type ReplicaOptions } from '../../../src/replication/index.ts'
 import { MemoryStore } from '../../../src/storage/index.ts'
-import { anonymous, openAcl, type Command } from '../../../src/tree/index.ts'
+import { anonymous, encodeProposal, openAcl, type Command } from '../../../src/tree/index.ts'
 import { HerdError } from '../../../src/errors.ts'
 import { SessionTracker } from '../../../src/sessions/index.ts'
 
@@ -247,6 +247,26 @@ describe('a cluster of three in one process', () => {
     expect(() => replica.receive(2, [{ type: 'nonsense', from: 2, to: 1, term: 1 }])).toThrow(HerdError)
     await expect(replica.call(2, 'propose', 'garbage')).rejects.toMatchObject({ code: 'MarshallingError' })
     await expect(replica.call(2, 'no-such-method', null)).rejects.toMatchObject({ code: 'BadArguments' })
+  })
+
+  it('a leader takes only unstamped, well-formed writes from a follower, and no membership change', async () => {
+    const replicas = [1, 2, 3].map((id) => start(id))
+    const leader = await until('a leader', () => leaderOf(replicas))
+    const follower = replicas.find((replica) => replica !== leader) as Replica
+    const unstamped = encodeProposal({ timeMs: 0, caller: anonymous, idempotency: null, command: put('/fw') })
+    const answers = (await leader.call(follower.status().id, 'propose', [
+      new Uint8Array([1, 0, 9, 9, 9]),
+      encodeProposal({ timeMs: 1234, caller: anonymous, idempotency: null, command: put('/stamped') }),
+      encodeProposal({ timeMs: 0, caller: anonymous, idempotency: null, command: { type: 'membership', members } }),
+      unstamped,
+    ])) as Array<{ code?: string; detail?: string; index?: number }>
+    expect(answers.map((answer) => answer.code ?? 'taken')).toEqual(['BadArguments', 'BadArguments', 'BadArguments', 'taken'])
+    expect(answers[0]?.detail).toMatch(/malformed/)
+    expect(answers[1]?.detail).toMatch(/cannot be logged/)
+    expect(answers[2]?.detail).toMatch(/membership/)
+    await leader.waitForApplied(answers[3]?.index as number, 5000)
+    expect(leader.tree.getData('/fw')).toBeDefined()
+    expect(leader.tree.getData('/stamped')).toBeUndefined()
   })
 
   it('a replica whose disk lags never snapshots past its own log (applied committed entries ran ahead of the sync)', async () => {

@@ -119,6 +119,14 @@ describe('limits and failures', () => {
     expect((await Promise.all(writes)).map((w) => w.zxid)).toEqual([2, 3, 4])
   })
 
+  it('refuses a membership change, or a command it cannot log, as a write: nothing is proposed', async () => {
+    const replica = await open(new WatchedStore())
+    const before = replica.appliedZxid
+    await expect(submit(replica, { type: 'membership', members: [{ id: 1, host: '127.0.0.1', port: 1 }] })).rejects.toMatchObject({ code: 'BadArguments', detail: 'membership changes are not writes' })
+    await expect(submit(replica, { type: 'put', path: '/n', data: new Uint8Array(0), acl: [{ scheme: 'world', id: 'anyone', perms: 0.5 }] })).rejects.toMatchObject({ code: 'BadArguments' })
+    expect((await submit(replica, put('/ok'))).zxid).toBe(before + 1)
+  })
+
   it('answers OperationTimeout for a write not committed in time, and the entry still lands: its outcome was unknown', async () => {
     const store = new WatchedStore()
     const clock = new ManualClock()

@@ -9,6 +9,7 @@ import {
   encodeProposal,
   membershipOf,
   openAcl,
+  stampProposal,
   type Command,
   type Outcome,
   type Proposal,
@@ -43,6 +44,20 @@ describe('proposal codec', () => {
   it.each(everyCommand.map((command) => [command.type, command] as const))('round-trips a %s command exactly', (_, command) => {
     const p = proposal(command)
     expect(decodeEntry(42, encodeProposal(p))).toEqual({ zxid: 42, ...p })
+  })
+
+  it('stamps a time into a proposal encoded with time 0: the same bytes as encoding it with that time', () => {
+    fc.assert(
+      fc.property(proposalArb, fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 2 ** 45 }), fc.constant(Number.MAX_SAFE_INTEGER)), (p, timeMs) => {
+        const stamped = stampProposal(encodeProposal({ ...p, timeMs: 0 }), timeMs)
+        expect(stamped).toEqual(encodeProposal({ ...p, timeMs }))
+        expect(decodeEntry(7, stamped)).toEqual({ zxid: 7, ...p, timeMs })
+      }),
+    )
+    // Only unstamped proposals: a stamped one, another version or a stub is refused.
+    expect(() => stampProposal(encodeProposal(proposal({ type: 'noop' })), 5)).toThrow(CodecError)
+    expect(() => stampProposal(new Uint8Array([2, 0, 0, 0]), 5)).toThrow(CodecError)
+    expect(() => stampProposal(new Uint8Array([1, 0]), 5)).toThrow(CodecError)
   })
 
   it('tells a membership entry from every other kind by reading only its head', () => {
