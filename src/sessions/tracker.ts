@@ -145,11 +145,15 @@ export class SessionTracker implements SessionsHandle {
 
   /**
    * Checks that the session exists and the secret is its own. Unknown or
-   * expired: SessionExpired; not applied here yet: ConnectionLoss; wrong
-   * secret: AuthFailed.
+   * expired: SessionExpired; not applied here yet, or its expiry proposed
+   * and not yet applied: ConnectionLoss; wrong secret: AuthFailed.
    */
   authenticate(sessionId: number, secret: string): { readonly timeoutMs: number } {
-    if (this.#expiring.has(sessionId)) throw new HerdError('SessionExpired', `session ${sessionId} has expired or does not exist`)
+    // SessionExpired is final for a client (it drops its ephemerals' work):
+    // only an applied expiry says it. A proposed one may yet be lost in a
+    // change of leader (a leader resumed after a pause expires the leases
+    // that ran out meanwhile, and is deposed), and the session lives on.
+    if (this.#expiring.has(sessionId)) throw new HerdError('ConnectionLoss', `session ${sessionId} is being expired (its lease ran out); retry to learn whether the expiry took effect`)
     const { replica } = this.#options
     return authenticateIn(replica.tree, sessionId, secret, () => (replica.isLeader ? replica.coreStatus().lastIndex : Infinity))
   }

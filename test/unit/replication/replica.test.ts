@@ -6,6 +6,7 @@ import { ManualClock } from '../../../src/clock.ts'
 import { HerdError } from '../../../src/errors.ts'
 import { Replica, type ReplicaOptions } from '../../../src/replication/index.ts'
 import { MemoryStore, type LogStore } from '../../../src/storage/index.ts'
+import { SessionTracker } from '../../../src/sessions/index.ts'
 import { anonymous, openAcl, type Command } from '../../../src/tree/index.ts'
 
 const opened: Replica[] = []
@@ -117,6 +118,35 @@ describe('limits and failures', () => {
     await expect(submit(replica, put('/t4'))).rejects.toMatchObject({ code: 'Throttled' })
     release()
     expect((await Promise.all(writes)).map((w) => w.zxid)).toEqual([2, 3, 4])
+  })
+
+  it('does not call a session expired while its expiry is only proposed: the expiry may yet be lost', async () => {
+    // Fault suite, pause-leader (seed 1424391659): a leader resumed after a
+    // pause proposed the expiry of sessions whose leases ran out meanwhile
+    // and answered their heartbeats SessionExpired at once; the expiry was
+    // then lost to the new leader, and the clients had given up live sessions.
+    const store = new WatchedStore()
+    const clock = new ManualClock()
+    const replica = await open(store, { clock })
+    const tracker = new SessionTracker({ replica, clock, sessionTimeoutMinMs: 100, sessionTimeoutMaxMs: 60_000, sessionCheckIntervalMs: 50, log: () => undefined })
+    tracker.start()
+    let release = (): void => {}
+    try {
+      const session = await tracker.create(100)
+      store.hold = new Promise((resolve) => (release = resolve))
+      clock.advance(200)
+      await new Promise((resolve) => setImmediate(resolve))
+      // Proposed, not durable: retry (503), not expired (final).
+      await expect(tracker.heartbeat(session.id, session.secret)).rejects.toMatchObject({ code: 'ConnectionLoss' })
+      store.hold = null
+      release()
+      await replica.waitForApplied(replica.appliedZxid + 1, 1000)
+      await expect(tracker.heartbeat(session.id, session.secret)).rejects.toMatchObject({ code: 'SessionExpired' })
+    } finally {
+      store.hold = null
+      release()
+      tracker.stop()
+    }
   })
 
   it('refuses a membership change, or a command it cannot log, as a write: nothing is proposed', async () => {
