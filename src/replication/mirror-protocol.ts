@@ -2,8 +2,9 @@
 // and the mirrors on serving threads. Entries travel as the bytes stored in
 // the log, packed into one transferred buffer per batch; a mirror decodes and
 // applies them exactly as a replay would.
-import type { ErrorCode } from '../errors.ts'
+import { HerdError, type ErrorCode } from '../errors.ts'
 import type { LogRecord } from '../storage/index.ts'
+import { CodecError, encodeProposal, type Proposal } from '../tree/index.ts'
 
 /** Replica -> mirror: committed entries, in zxid order, from firstZxid on. */
 export interface EntriesMessage {
@@ -54,6 +55,20 @@ export interface DoneMessage {
   readonly t: 'done'
   readonly id: number
   readonly zxid: number
+}
+
+/**
+ * A write as the Replica takes it: encoded with time 0 (the leader stamps its
+ * own). What the encoder refuses is the caller's bad input, refused here on
+ * whichever thread took the request, before anything is proposed.
+ */
+export function encodeWrite(proposal: Omit<Proposal, 'timeMs'>): Uint8Array | HerdError {
+  try {
+    return encodeProposal({ ...proposal, timeMs: 0 })
+  } catch (error) {
+    if (error instanceof CodecError) return new HerdError('BadArguments', `the request cannot be logged: ${error.message}`)
+    throw error
+  }
 }
 
 export function packProposals(ids: readonly number[], proposals: readonly Uint8Array[]): SubmitMessage {

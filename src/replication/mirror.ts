@@ -11,10 +11,10 @@
 import { assert } from '../assert.ts'
 import type { Clock, Timer } from '../clock.ts'
 import { HerdError } from '../errors.ts'
-import { CodecError, decodeEntry, encodeProposal, type Applied, type DataTree, type Member, type Proposal, type TreeReader } from '../tree/index.ts'
+import { decodeEntry, type Applied, type DataTree, type Member, type Proposal, type TreeReader } from '../tree/index.ts'
 import { ApplyWaiters } from './apply-waiters.ts'
 import type { ReplicaHandle } from './handle.ts'
-import { packProposals, type DoneMessage, type EntriesMessage, type FailedMessage, type SubmitMessage } from './mirror-protocol.ts'
+import { encodeWrite, packProposals, type DoneMessage, type EntriesMessage, type FailedMessage, type SubmitMessage } from './mirror-protocol.ts'
 import type { AppliedListener, Committed, MembershipChange, ReplicaReport, ReplicaStatus } from './replica.ts'
 
 export interface MirrorOptions {
@@ -92,15 +92,9 @@ export class MirrorReplica implements ReplicaHandle {
   }
 
   submit(proposal: Omit<Proposal, 'timeMs'>): Promise<Committed> {
-    // Encoded here, with time 0 (the Replica stamps it): the same check, and
-    // the same refusal, as on the Replica's own thread.
-    let bytes: Uint8Array
-    try {
-      bytes = encodeProposal({ ...proposal, timeMs: 0 })
-    } catch (error) {
-      if (error instanceof CodecError) return Promise.reject(new HerdError('BadArguments', `the request cannot be logged: ${error.message}`))
-      throw error
-    }
+    // Encoded here: the same check, and the same refusal, as on the Replica's own thread.
+    const bytes = encodeWrite(proposal)
+    if (bytes instanceof HerdError) return Promise.reject(bytes)
     const id = this.#nextId++
     return new Promise<Committed>((resolve, reject) => {
       this.#forwarded.set(id, { deadlineMs: this.#options.clock.nowMs() + this.#options.writeTimeoutMs + forwardGraceMs, resolve, reject })

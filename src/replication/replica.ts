@@ -37,6 +37,7 @@ import {
   type TreeReader,
 } from '../tree/index.ts'
 import { ApplyWaiters } from './apply-waiters.ts'
+import { encodeWrite } from './mirror-protocol.ts'
 import { RaftCore, isMessage, type CoreStatus, type Message, type RaftEntry, type Ready, type Role, type Snapshot, type SnapshotMeta } from './core/index.ts'
 
 /** How the replica reaches the other replicas (peer/peer-client.ts over HTTP; an in-process network in tests). */
@@ -459,15 +460,8 @@ export class Replica {
    * handed it over can be told which entry answers it.
    */
   propose(proposal: Omit<Proposal, 'timeMs'>): Proposed {
-    let unstamped: Uint8Array
-    try {
-      unstamped = encodeProposal({ ...proposal, timeMs: 0 })
-    } catch (error) {
-      // Nothing was taken: the gateway validates what it can; anything it missed is still the caller's bad input.
-      if (error instanceof CodecError) return refused(new HerdError('BadArguments', `the request cannot be logged: ${error.message}`))
-      throw error
-    }
-    return this.proposeEncoded(unstamped)
+    const unstamped = encodeWrite(proposal)
+    return unstamped instanceof HerdError ? refused(unstamped) : this.proposeEncoded(unstamped)
   }
 
   /**
