@@ -119,23 +119,34 @@ export class PeerClient {
     if (peer === undefined) throw new HerdError('ConnectionLoss', `replica ${to} is not a known peer`)
     let response: Awaited<ReturnType<Pool['request']>>
     const body = encodeValue(args)
+    // headersTimeout runs from when the request is written: the abort also
+    // bounds the wait for a free connection, which calls held by a peer that
+    // went silent can keep busy for their whole timeout each. A timer of our
+    // own, cancelled once answered (AbortSignal.timeout's would fire anyway,
+    // and build an exception, for every call).
+    const abort = new AbortController()
+    // Real time, as the peer's own timeouts: not the replica's clock, which a failpoint may skew.
+    const timer = setTimeout(() => abort.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
+    timer.unref()
+    let answer: Uint8Array
     try {
-      response = await peer.pool.request({
-        method: 'POST',
-        path: `/call/${method}`,
-        headers: this.#headers(to, body),
-        body,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        // headersTimeout runs from when the request is written: the signal
-        // also bounds the wait for a free connection, which calls held by a
-        // peer that went silent can keep busy for their whole timeout each.
-        signal: AbortSignal.timeout(timeoutMs),
-      })
-    } catch (error) {
-      throw new HerdError('ConnectionLoss', `replica ${to} did not answer ${method}: ${(error as Error).message}`)
+      try {
+        response = await peer.pool.request({
+          method: 'POST',
+          path: `/call/${method}`,
+          headers: this.#headers(to, body),
+          body,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+          signal: abort.signal,
+        })
+      } catch (error) {
+        throw new HerdError('ConnectionLoss', `replica ${to} did not answer ${method}: ${(error as Error).message}`)
+      }
+      answer = new Uint8Array(await response.body.arrayBuffer().catch(() => new ArrayBuffer(0)))
+    } finally {
+      clearTimeout(timer)
     }
-    const answer = new Uint8Array(await response.body.arrayBuffer().catch(() => new ArrayBuffer(0)))
     if (response.statusCode === 200) {
       if (response.headers[peerHeaders.checksum] !== bodyChecksum(answer)) {
         throw new HerdError('ConnectionLoss', `replica ${to} answered ${method} with bytes that fail their checksum`)
