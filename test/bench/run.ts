@@ -1201,14 +1201,23 @@ function clusterTargets(): Target[] {
   return out
 }
 
+/**
+ * Server CPU time per request, in µs (of the median CPU and median rate):
+ * what a request costs each system, whatever share of the machine it got.
+ */
+function cpuPerRequest(row: { readonly rps: number | null; readonly cpuServer: number | null }): string {
+  if (row.rps === null || row.rps === 0 || row.cpuServer === null) return '–'
+  return String(Math.round((row.cpuServer * 10_000) / row.rps))
+}
+
 function medianNote(): string {
   return rounds > 1 ? `, each figure the median of ${rounds} rounds over the whole matrix (herd and its anchors measured back to back in every round)` : ''
 }
 
 /** The figures, one row per system and cell, and the failures under them. */
 function resultsTable(lines: string[]): void {
-  lines.push('| system | workload | conns | req/s | p50 ms | p99 ms | server CPU % | errors |')
-  lines.push('|---|---|---|---|---|---|---|---|')
+  lines.push('| system | workload | conns | req/s | p50 ms | p99 ms | server CPU % | server CPU µs/req | errors |')
+  lines.push('|---|---|---|---|---|---|---|---|---|')
   for (const conns of connsList) {
     for (const workload of workloads) {
       for (const system of systems) {
@@ -1216,10 +1225,10 @@ function resultsTable(lines: string[]): void {
         if (row === undefined) continue
         const name = clusterMode ? `${system}-${nodes}` : system
         if (row.rps === null) {
-          lines.push(`| ${name} | ${workload} | ${row.label} | failed | – | – | – | – |`)
+          lines.push(`| ${name} | ${workload} | ${row.label} | failed | – | – | – | – | – |`)
           continue
         }
-        lines.push(`| ${name} | ${workload} | ${row.label} | ${fmtInt(row.rps)} | ${fmtMs(row.p50Ms)} | ${fmtMs(row.p99Ms)} | ${row.cpuServer ?? '–'} | ${row.errors ?? '–'} |`)
+        lines.push(`| ${name} | ${workload} | ${row.label} | ${fmtInt(row.rps)} | ${fmtMs(row.p50Ms)} | ${fmtMs(row.p99Ms)} | ${row.cpuServer ?? '–'} | ${cpuPerRequest(row)} | ${row.errors ?? '–'} |`)
       }
     }
   }
