@@ -122,28 +122,26 @@ export class PeerClient {
     // headersTimeout runs from when the request is written: the abort also
     // bounds the wait for a free connection, which calls held by a peer that
     // went silent can keep busy for their whole timeout each. A timer of our
-    // own, cancelled once answered (AbortSignal.timeout's would fire anyway,
-    // and build an exception, for every call).
+    // own in real time (not the replica's clock, which a failpoint may skew),
+    // cancelled once answered: AbortSignal.timeout's fired, and built an
+    // exception, for every call.
     const abort = new AbortController()
-    // Real time, as the peer's own timeouts: not the replica's clock, which a failpoint may skew.
     const timer = setTimeout(() => abort.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
     timer.unref()
     let answer: Uint8Array
     try {
-      try {
-        response = await peer.pool.request({
-          method: 'POST',
-          path: `/call/${method}`,
-          headers: this.#headers(to, body),
-          body,
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
-          signal: abort.signal,
-        })
-      } catch (error) {
-        throw new HerdError('ConnectionLoss', `replica ${to} did not answer ${method}: ${(error as Error).message}`)
-      }
+      response = await peer.pool.request({
+        method: 'POST',
+        path: `/call/${method}`,
+        headers: this.#headers(to, body),
+        body,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        signal: abort.signal,
+      })
       answer = new Uint8Array(await response.body.arrayBuffer().catch(() => new ArrayBuffer(0)))
+    } catch (error) {
+      throw new HerdError('ConnectionLoss', `replica ${to} did not answer ${method}: ${(error as Error).message}`)
     } finally {
       clearTimeout(timer)
     }
