@@ -6,7 +6,7 @@
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { LinkTable } from './fault-proxy.ts'
-import { makeTempDir, startNode, type NodeProcess } from './node-process.ts'
+import { makeTempDir, removeTempDir, startNode, type NodeProcess } from './node-process.ts'
 
 export interface ClusterOptions {
   readonly size: number
@@ -63,6 +63,8 @@ export class TestCluster {
   readonly nodes = new Map<number, NodeProcess>()
   readonly #clientPorts: number[]
   readonly #peerPorts: number[]
+  /** Where every replica's data directory lies; removed by stop(). */
+  readonly #root: string
   readonly #dataDirs: string[]
   readonly #args: readonly string[]
   #env: Readonly<Record<string, string>>
@@ -78,8 +80,8 @@ export class TestCluster {
     this.#env = options.env ?? {}
     this.#replicaEnv = options.replicaEnv ?? {}
     this.links = links
-    const root = makeTempDir('herd-cluster-')
-    this.#dataDirs = clientPorts.map((_, i) => join(root, `replica-${i + 1}`))
+    this.#root = makeTempDir('herd-cluster-')
+    this.#dataDirs = clientPorts.map((_, i) => join(this.#root, `replica-${i + 1}`))
   }
 
   static async start(options: ClusterOptions): Promise<TestCluster> {
@@ -204,9 +206,11 @@ export class TestCluster {
     }
   }
 
+  /** Kills every replica, closes the link proxies and removes the data directories. */
   async stop(): Promise<void> {
     await Promise.all([...this.nodes.values()].map((node) => node.kill()))
     await this.links?.close()
+    removeTempDir(this.#root)
   }
 }
 

@@ -52,6 +52,15 @@ export function makeTempDir(prefix = 'herd-test-'): string {
   return dir
 }
 
+/**
+ * Removes a directory makeTempDir made, now: the 'exit' hook above does not
+ * run in a vitest worker, so whoever made one removes it when done.
+ */
+export function removeTempDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true })
+  tempDirs.delete(dir)
+}
+
 export async function startNode(options: StartOptions = {}): Promise<NodeProcess> {
   const dataDir = options.dataDir ?? join(makeTempDir(), 'data')
   const args = [mainScript, '--client-port', String(options.port ?? 0), '--data-dir', dataDir, ...(options.args ?? [])]
