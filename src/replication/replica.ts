@@ -193,6 +193,12 @@ export class Replica {
   readonly #pendingAddresses = new Map<number, Member>()
   /** Members as of the applied index, for snapshots. */
   #appliedMembers: readonly Member[]
+  /**
+   * Set when this replica applies the change that removes it: no leader
+   * talks to it from then on, so writes made here could only wait out their
+   * timeout. They fail at once instead.
+   */
+  #isRemoved = false
   readonly #awaiting = new Map<number, Awaiting>()
   /**
    * Results of entries applied while a forward call was out: only those can
@@ -471,6 +477,7 @@ export class Replica {
    */
   proposeEncoded(unstamped: Uint8Array): Proposed {
     if (this.#isClosed) return refused(new HerdError('ConnectionLoss', 'the replica is shutting down'))
+    if (this.#isRemoved) return refused(removedError())
     // A few bytes read: membership changes go through changeMembership.
     if (safeMembershipOf(unstamped) !== null) return refused(new HerdError('BadArguments', 'membership changes are not writes'))
     if (this.#awaiting.size + this.#forwards.length >= this.#options.proposalsPendingMax) {
@@ -903,6 +910,7 @@ export class Replica {
     failpoints.pass('before-apply')
     const answers: Array<[Awaiting, Committed | HerdError]> = []
     const records: LogRecord[] = []
+    const wasRemoved = this.#isRemoved
     let newestTimeMs = this.#lastTimeMs
     for (const record of committed) {
       if (record.index <= this.#tree.zxid) continue
@@ -913,7 +921,7 @@ export class Replica {
       for (const listener of this.#listeners) listener(entry, applied)
       this.#appliedTerm = record.term
       if (entry.timeMs > newestTimeMs) newestTimeMs = entry.timeMs
-      if (entry.command.type === 'membership') this.#appliedMembers = entry.command.members
+      if (entry.command.type === 'membership') this.#applyMembership(entry.command.members)
       if (this.#forwardCallsOut > 0) {
         this.#recent.set(record.index, { term: record.term, applied })
         if (this.#recent.size > recentResultsMax) this.#recent.delete(this.#recent.keys().next().value as number)
@@ -933,7 +941,28 @@ export class Replica {
       if (answer instanceof HerdError) awaiting.reject(answer)
       else awaiting.resolve(answer)
     }
+    if (this.#isRemoved && !wasRemoved) this.#failWritesOfRemoved()
     this.#waiters.release(this.appliedZxid)
+  }
+
+  #applyMembership(members: readonly Member[]): void {
+    const isMember = (list: readonly Member[]): boolean => list.some((member) => member.id === this.#options.replicaId)
+    if (isMember(this.#appliedMembers) && !isMember(members)) this.#isRemoved = true
+    else if (isMember(members)) this.#isRemoved = false
+    this.#appliedMembers = members
+  }
+
+  /** Once applied up to its own removal: fails what waits here at once (the leader that answers it is gone). */
+  #failWritesOfRemoved(): void {
+    this.#options.log?.warn(`replica ${this.#options.replicaId} was removed from the cluster: it takes no more writes`)
+    // Entries this replica appended after the change, as its leader, may
+    // still commit on the others (its heir holds them all): their outcome is
+    // unknown here, and will stay so.
+    for (const [index, awaiting] of this.#awaiting) {
+      this.#awaiting.delete(index)
+      awaiting.reject(new HerdError('OperationTimeout', `this replica was removed from the cluster before write zxid ${index} committed; its outcome is unknown here (ask a member)`))
+    }
+    for (const forward of this.#forwards.splice(0)) forward.reject(removedError())
   }
 
   #serveRead(context: number, index: number): void {
@@ -1050,6 +1079,10 @@ export class Replica {
 
 function refused(error: HerdError): Proposed {
   return { zxid: null, term: 0, committed: Promise.reject(error) }
+}
+
+function removedError(): HerdError {
+  return notLeader('this replica was removed from the cluster and takes no writes; send them to a member')
 }
 
 function lostWrite(index: number): HerdError {

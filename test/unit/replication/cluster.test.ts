@@ -204,7 +204,12 @@ describe('a cluster of three in one process', () => {
     await new Promise((resolve) => setTimeout(resolve, 30))
     const removal = await changeMembership(first, { remove: first.status().id })
     isWriting = false
+    // The removed replica's writes fail at once (no leader will ever answer
+    // them there), not after the write timeout.
+    const startedMs = performance.now()
     await Promise.all(writes)
+    await expect(submit(first, put('/on-the-removed'))).rejects.toMatchObject({ code: 'ConnectionLoss' })
+    expect(performance.now() - startedMs).toBeLessThan(2000)
     expect(removal.members.map((member) => member.id)).not.toContain(first.status().id)
     const all = [...replicas, joining]
     const survivors = all.filter((replica) => replica !== first)
