@@ -69,6 +69,9 @@ async function run(config: Config, log: Logger): Promise<void> {
           timeoutMs: config.peerTimeoutMs,
           sendsInFlightMax: 4,
           queuedMessagesMax: 10_000,
+          // The leader sends each follower something at least once a heartbeat:
+          // an answer held longer would wait for nothing.
+          answerHoldMs: config.raftTickMs * config.heartbeatTicks,
         })
       : null
   const lastIndexAtOpen = store.lastIndex()
@@ -85,7 +88,8 @@ async function run(config: Config, log: Logger): Promise<void> {
   })
   let peerServer: PeerServer | null = null
   if (transport !== null) {
-    peerServer = await startPeerServer({ selfId: config.replicaId, secret: config.clusterSecret, host: config.peerHost, port: config.peerPort, log, handler: node.replica })
+    transport.setReceiver((from, messages) => node.replica.receive(from, messages))
+    peerServer = await startPeerServer({ selfId: config.replicaId, secret: config.clusterSecret, host: config.peerHost, port: config.peerPort, log, handler: node.replica, answers: transport })
     log.info(`peer port ${config.peerHost}:${peerServer.port}; voters ${[...voters.keys()].join(', ')}`)
   } else {
     // A single voter commits what its log holds as soon as it has elected

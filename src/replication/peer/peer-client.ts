@@ -7,6 +7,16 @@
 // failed or refused request is dropped (and logged at most once a second per
 // peer), never retried here. Calls reject with ConnectionLoss when the peer
 // cannot be reached, so the caller can tell "not done" from an answer.
+//
+// Messages travel back on answers: the peer server hands the answer to a
+// peer's consensus request to this client (`hold`) instead of sending an
+// empty 204 at once, and the next messages for that peer go out as that
+// answer's body rather than as a request of their own. A follower's reply
+// to an append thus rides on the append's own HTTP exchange: one request and
+// one answer per round trip instead of two of each (the leader's writes to
+// its followers' sockets were its largest cost). An answer nobody needed
+// within `answerHoldMs` is sent empty, so a peer's requests in flight (which
+// held answers count against) are never kept waiting longer.
 import { crc32 } from 'node:zlib'
 import { Pool } from 'undici'
 import type { Clock } from '../../clock.ts'
@@ -29,6 +39,23 @@ export interface PeerClientOptions {
   readonly sendsInFlightMax: number
   /** Messages queued for one peer beyond which the oldest are dropped (Raft resends). */
   readonly queuedMessagesMax: number
+  /** How long an answer to a peer's request waits for messages to carry back before it is sent empty. */
+  readonly answerHoldMs: number
+}
+
+/**
+ * Sends the answer to a peer's consensus request: the encoded messages it
+ * carries back, or null for none. False when the answer can no longer be
+ * sent (the connection is gone).
+ */
+export type Answer = (body: Uint8Array | null) => boolean
+
+/** Where consensus messages that came back on answers go (the replica's `receive`). */
+export type Receiver = (from: number, messages: unknown) => void
+
+interface HeldAnswer {
+  readonly answer: Answer
+  readonly heldSinceMs: number
 }
 
 interface Peer {
@@ -37,6 +64,8 @@ interface Peer {
   readonly pool: Pool
   queued: unknown[]
   inFlight: number
+  /** Answers to this peer's requests, oldest first, waiting for messages to carry. */
+  held: HeldAnswer[]
   lastErrorLogMs: number
 }
 
@@ -65,6 +94,8 @@ export class PeerClient {
   readonly #peers = new Map<number, Peer>()
   #isFlushScheduled = false
   #isClosed = false
+  #receiver: Receiver | null = null
+  #releaseTimer: ReturnType<typeof setTimeout> | null = null
 
   constructor(options: PeerClientOptions) {
     this.#options = options
@@ -76,6 +107,7 @@ export class PeerClient {
       const endpoint = endpoints.get(id)
       if (endpoint === undefined || endpoint.host !== peer.endpoint.host || endpoint.port !== peer.endpoint.port) {
         this.#peers.delete(id)
+        releaseAll(peer)
         void peer.pool.close().catch(() => undefined)
       }
     }
@@ -90,12 +122,17 @@ export class PeerClient {
         bodyTimeout: this.#options.timeoutMs,
         connectTimeout: Math.min(this.#options.timeoutMs, 2000),
       })
-      this.#peers.set(id, { id, endpoint, pool, queued: [], inFlight: 0, lastErrorLogMs: -Infinity })
+      this.#peers.set(id, { id, endpoint, pool, queued: [], inFlight: 0, held: [], lastErrorLogMs: -Infinity })
     }
   }
 
   endpoint(id: number): PeerEndpoint | undefined {
     return this.#peers.get(id)?.endpoint
+  }
+
+  /** Sets where consensus messages that come back on answers go. */
+  setReceiver(receiver: Receiver): void {
+    this.#receiver = receiver
   }
 
   /** Queues consensus messages for a peer; they leave together at the end of this turn. */
@@ -104,13 +141,23 @@ export class PeerClient {
     if (peer === undefined || this.#isClosed) return
     peer.queued.push(message)
     if (peer.queued.length > this.#options.queuedMessagesMax) peer.queued.splice(0, peer.queued.length - this.#options.queuedMessagesMax)
-    if (!this.#isFlushScheduled) {
-      this.#isFlushScheduled = true
-      setImmediate(() => {
-        this.#isFlushScheduled = false
-        for (const each of this.#peers.values()) this.#flush(each)
-      })
+    this.#scheduleFlush()
+  }
+
+  /**
+   * Takes over the answer to a consensus request from `from` (the peer
+   * server's): the next messages for that peer leave in it, or it is sent
+   * empty after `answerHoldMs`.
+   */
+  hold(from: number, answer: Answer): void {
+    const peer = this.#peers.get(from)
+    if (peer === undefined || this.#isClosed) {
+      answer(null)
+      return
     }
+    peer.held.push({ answer, heldSinceMs: performance.now() })
+    if (peer.queued.length > 0) this.#scheduleFlush()
+    this.#releaseTimer ??= this.#armRelease(this.#options.answerHoldMs)
   }
 
   /** Calls `method` on a peer; rejects with the peer's HerdError, or ConnectionLoss when it cannot be reached. */
@@ -160,34 +207,90 @@ export class PeerClient {
 
   async close(): Promise<void> {
     this.#isClosed = true
+    if (this.#releaseTimer !== null) clearTimeout(this.#releaseTimer)
+    for (const peer of this.#peers.values()) releaseAll(peer)
     await Promise.all([...this.#peers.values()].map((peer) => peer.pool.destroy().catch(() => undefined)))
     this.#peers.clear()
   }
 
+  #scheduleFlush(): void {
+    if (this.#isFlushScheduled) return
+    this.#isFlushScheduled = true
+    setImmediate(() => {
+      this.#isFlushScheduled = false
+      for (const each of this.#peers.values()) this.#flush(each)
+    })
+  }
+
+  /** Sends a peer's queued messages: in the oldest answer held for it, else in a request if one may be in flight. */
   #flush(peer: Peer): void {
-    if (peer.queued.length === 0 || peer.inFlight >= this.#options.sendsInFlightMax || this.#isClosed) return
+    if (peer.queued.length === 0 || this.#isClosed) return
+    if (peer.held.length === 0 && peer.inFlight >= this.#options.sendsInFlightMax) return
     const messages = peer.queued
     peer.queued = []
-    peer.inFlight++
     let body: Uint8Array
     try {
       body = encodeValue(messages, 1024)
     } catch (error) {
-      peer.inFlight--
       this.#options.log.error(`cannot encode messages for replica ${peer.id}: ${(error as Error).message}`)
       return
     }
+    for (let held = peer.held.shift(); held !== undefined; held = peer.held.shift()) {
+      if (held.answer(body)) return
+    }
+    if (peer.inFlight >= this.#options.sendsInFlightMax) {
+      // Every held answer's connection had gone: wait for a request's turn.
+      peer.queued = messages
+      return
+    }
+    peer.inFlight++
     peer.pool
       .request({ method: 'POST', path: '/raft', headers: this.#headers(peer.id, body), body })
       .then(async (response) => {
-        const text = await response.body.text().catch(() => '')
-        if (response.statusCode !== 204) this.#logFailure(peer, `status ${response.statusCode} ${text.slice(0, 200)}`)
+        const answer = new Uint8Array(await response.body.arrayBuffer().catch(() => new ArrayBuffer(0)))
+        if (response.statusCode === 200) this.#receiveAnswer(peer, response.headers[peerHeaders.checksum], answer)
+        else if (response.statusCode !== 204) this.#logFailure(peer, `status ${response.statusCode} ${new TextDecoder().decode(answer.subarray(0, 200))}`)
       })
       .catch((error: unknown) => this.#logFailure(peer, (error as Error).message))
       .finally(() => {
         peer.inFlight--
         if (this.#peers.get(peer.id) === peer) this.#flush(peer)
       })
+  }
+
+  /** Consensus messages a peer sent back on the answer to a request: checked as the peer server checks a request's. */
+  #receiveAnswer(peer: Peer, checksum: string | string[] | undefined, body: Uint8Array): void {
+    if (checksum !== bodyChecksum(body)) return this.#logFailure(peer, 'an answer failed its checksum')
+    if (this.#receiver === null || this.#peers.get(peer.id) !== peer) return
+    try {
+      this.#receiver(peer.id, decodeValue(body))
+    } catch (error) {
+      // Malformed or misaddressed: dropped as a request's would be refused.
+      this.#logFailure(peer, `a malformed answer: ${(error as Error).message}`)
+    }
+  }
+
+  /** Sends empty the answers held longer than `answerHoldMs`; runs while any are held. */
+  #armRelease(afterMs: number): ReturnType<typeof setTimeout> {
+    const timer = setTimeout(() => {
+      this.#releaseTimer = null
+      const nowMs = performance.now()
+      let nextMs = Infinity
+      for (const peer of this.#peers.values()) {
+        for (let oldest = peer.held[0]; oldest !== undefined; oldest = peer.held[0]) {
+          const dueInMs = oldest.heldSinceMs + this.#options.answerHoldMs - nowMs
+          if (dueInMs > 0) {
+            nextMs = Math.min(nextMs, dueInMs)
+            break
+          }
+          peer.held.shift()
+          oldest.answer(null)
+        }
+      }
+      if (nextMs !== Infinity && !this.#isClosed) this.#releaseTimer = this.#armRelease(Math.max(1, nextMs))
+    }, afterMs)
+    timer.unref()
+    return timer
   }
 
   #headers(to: number, body: Uint8Array): Record<string, string> {
@@ -206,6 +309,10 @@ export class PeerClient {
     peer.lastErrorLogMs = nowMs
     this.#options.log.warn(`messages to replica ${peer.id} at ${peer.endpoint.host}:${peer.endpoint.port} were lost: ${reason}`)
   }
+}
+
+function releaseAll(peer: Peer): void {
+  for (const held of peer.held.splice(0)) held.answer(null)
 }
 
 function remoteError(to: number, method: string, status: number, body: Uint8Array): HerdError {

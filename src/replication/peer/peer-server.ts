@@ -6,7 +6,8 @@
 // codec, and handed to the replica, which checks their shape: a malformed
 // or corrupted message is a 400, never a crash, and is never stepped.
 //
-//   POST /raft           consensus messages (an array), answered 204 at once
+//   POST /raft           consensus messages (an array), answered 204, or 200
+//                        with messages back to the sender (see `answers`)
 //   POST /call/<method>  a call (forwarded write, read index, heartbeat, ...)
 //                        answered 200 with the encoded result, or a problem
 import { timingSafeEqual } from 'node:crypto'
@@ -15,7 +16,7 @@ import type { AddressInfo } from 'node:net'
 import { isHerdError, type ErrorCode } from '../../errors.ts'
 import type { Logger } from '../../log.ts'
 import { CodecError } from '../../tree/index.ts'
-import { bodyChecksum, peerBodyBytesMax, peerHeaders } from './peer-client.ts'
+import { bodyChecksum, peerBodyBytesMax, peerHeaders, type Answer } from './peer-client.ts'
 import { decodeValue, encodeValue } from './value-codec.ts'
 
 export interface PeerHandler {
@@ -32,6 +33,12 @@ export interface PeerServerOptions {
   readonly port: number
   readonly log: Logger
   readonly handler: PeerHandler
+  /**
+   * Takes the answers to consensus requests, to carry this replica's next
+   * messages back to their sender (the peer client). Without it they are
+   * answered 204 at once.
+   */
+  readonly answers?: { hold(from: number, answer: Answer): void }
 }
 
 export interface PeerServer {
@@ -125,7 +132,8 @@ async function serve(options: PeerServerOptions, secret: Buffer, request: Incomi
       if (isHerdError(error)) return problem(response, statusOf[error.code] ?? 400, error.code, error.detail)
       throw error
     }
-    response.writeHead(204).end()
+    if (options.answers === undefined) response.writeHead(204).end()
+    else options.answers.hold(from, (bytes) => answerMessages(response, bytes))
     return
   }
   if (url.startsWith('/call/')) {
@@ -140,6 +148,14 @@ async function serve(options: PeerServerOptions, secret: Buffer, request: Incomi
     return
   }
   problem(response, 404, 'BadArguments', `no peer route ${url}`)
+}
+
+/** Sends a held answer to a consensus request; false when its connection is gone. */
+function answerMessages(response: ServerResponse, bytes: Uint8Array | null): boolean {
+  if (response.destroyed || response.writableEnded) return false
+  if (bytes === null) response.writeHead(204).end()
+  else response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.byteLength, [peerHeaders.checksum]: bodyChecksum(bytes) }).end(bytes)
+  return true
 }
 
 /** The body; null when it is over the limit, 'aborted' when the connection failed before its end. */

@@ -2,12 +2,17 @@
 // (the fault proxy's garble mode), every consensus message the server hands
 // to the replica, and every call answer the client returns, is exactly what
 // was sent; a corrupted one is refused (the request) or fails as
-// ConnectionLoss (the answer), never delivered changed. Without the body
-// checksum, a flipped byte inside an entry's data decodes fine and a
-// follower stores and applies another write. And a call is bounded by its
-// timeout: a peer that takes the request and never answers costs the caller
-// ConnectionLoss after that long, not a hang, and the next call still goes
-// through.
+// ConnectionLoss (the answer), never delivered changed, and so is a message
+// that comes back on an answer. Without the body checksum, a flipped byte
+// inside an entry's data decodes fine and a follower stores and applies
+// another write. And a call is bounded by its timeout: a peer that takes
+// the request and never answers costs the caller ConnectionLoss after that
+// long, not a hang, and the next call still goes through.
+//
+// Messages travel back on answers: what replica 2 has for replica 1 leaves
+// in the answer to 1's request rather than in a request of its own, and an
+// answer with nothing to carry is sent empty after the hold time, so 1's
+// next request is not kept waiting for it.
 import { randomBytes } from 'node:crypto'
 import { afterEach, expect, it } from 'vitest'
 import { systemClock } from '../../../src/clock.ts'
@@ -26,34 +31,51 @@ const secret = 'a-cluster-secret-of-some-length'
 const quiet = createLogger('error', () => undefined)
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
 
-/** Replica 2's peer server, with `handler` for what replica 1 sends it. */
-async function startPeer(handler: Omit<PeerServerOptions['handler'], 'isMember'>): Promise<PeerServer> {
-  const server = await startPeerServer({ selfId: 2, secret, host: '127.0.0.1', port: 0, log: quiet, handler: { isMember: (id) => id === 1, ...handler } })
+/** Replica `selfId`'s peer server (2's unless told), with `handler` for what the other sends it. */
+async function startPeer(handler: Omit<PeerServerOptions['handler'], 'isMember'>, more: Partial<PeerServerOptions> = {}): Promise<PeerServer> {
+  const selfId = more.selfId ?? 2
+  const server = await startPeerServer({ selfId, secret, host: '127.0.0.1', port: 0, log: quiet, handler: { isMember: (id) => id === 3 - selfId, ...handler }, ...more })
   cleanups.push(() => server.close())
   return server
 }
 
-/** Replica 1's peer client, reaching replica 2 at `address`. */
-function startClient(address: { readonly host: string; readonly port: number }, timeoutMs: number): PeerClient {
-  const client = new PeerClient({ selfId: 1, secret, clock: systemClock, log: quiet, timeoutMs, sendsInFlightMax: 4, queuedMessagesMax: 10_000 })
+/** Replica `selfId`'s peer client (1's unless told), reaching the other at `address`. */
+function startClient(address: { readonly host: string; readonly port: number }, timeoutMs: number, more: { selfId?: number; sendsInFlightMax?: number } = {}): PeerClient {
+  const selfId = more.selfId ?? 1
+  const client = new PeerClient({ selfId, secret, clock: systemClock, log: quiet, timeoutMs, sendsInFlightMax: more.sendsInFlightMax ?? 4, queuedMessagesMax: 10_000, answerHoldMs: 50 })
   cleanups.push(() => client.close())
-  client.setPeers(new Map([[2, address]]))
+  client.setPeers(new Map([[3 - selfId, address]]))
   return client
+}
+
+const eventually = async (what: string, isDone: () => boolean): Promise<void> => {
+  for (const startedMs = performance.now(); !isDone(); await new Promise((resolve) => setTimeout(resolve, 5))) {
+    if (performance.now() - startedMs > 5000) throw new Error(`not within 5 s: ${what}`)
+  }
 }
 
 it('delivers every message and answer over a garbling link exactly as sent, or not at all', async () => {
   const received: unknown[] = []
-  const server = await startPeer({
-    receive: (_from, messages) => {
-      if (Array.isArray(messages)) received.push(...messages)
+  const echoed: unknown[] = []
+  // Replica 2 sends every message back, so that some travel on answers over the link too.
+  const client2 = startClient({ host: '127.0.0.1', port: 1 }, 2000, { selfId: 2 })
+  const server = await startPeer(
+    {
+      receive: (_from, messages) => {
+        if (!Array.isArray(messages)) return
+        received.push(...messages)
+        for (const message of messages) client2.send(1, message)
+      },
+      // Echoes its argument back, so that answers are as long as requests and as exposed.
+      call: async (_from, _method, args) => args,
     },
-    // Echoes its argument back, so that answers are as long as requests and as exposed.
-    call: async (_from, _method, args) => args,
-  })
+    { answers: client2 },
+  )
   const proxy: FaultProxy = await startFaultProxy({ host: '127.0.0.1', port: server.port }, { seed: 7 })
   cleanups.push(() => proxy.close())
   proxy.setMode({ kind: 'garble', probability: 0.3 }, 'both')
   const client = startClient({ host: proxy.host, port: proxy.port }, 2000)
+  client.setReceiver((_from, messages) => echoed.push(...(messages as unknown[])))
 
   const sent = new Set<string>()
   let answered = 0
@@ -74,8 +96,11 @@ it('delivers every message and answer over a garbling link exactly as sent, or n
   }
   await new Promise((resolve) => setTimeout(resolve, 300))
   const delivered = received.map((message) => hex((message as { data: Uint8Array }).data))
-  // Every message stepped is one that was sent, byte for byte.
+  // Every message stepped is one that was sent, byte for byte, both ways.
   expect(delivered.filter((each) => !sent.has(each))).toEqual([])
+  const echoedBack = echoed.map((message) => hex((message as { data: Uint8Array }).data))
+  expect(echoedBack.filter((each) => !sent.has(each))).toEqual([])
+  expect(echoedBack.length).toBeGreaterThan(0)
   // The link did flip bytes (some calls failed), and most got through.
   expect(refusedAnswers).toBeGreaterThan(0)
   expect(answered).toBeGreaterThan(0)
@@ -102,4 +127,56 @@ it('fails a call the peer never answers with ConnectionLoss once its timeout pas
   expect(tookMs).toBeLessThan(3000)
   // The connection the hung call held is not needed for the next one.
   expect(await client.call(2, 'echo', { n: 2 }, 1000)).toEqual({ n: 2 })
+})
+
+it('carries the messages for the sender of a request back in its answer, not in a request of its own', async () => {
+  const requestsTo1: unknown[] = []
+  const answersTo1: unknown[] = []
+  // Replica 1: its server only counts requests; what comes back on answers reaches its receiver.
+  const server1 = await startPeer({ receive: (_from, messages) => requestsTo1.push(messages), call: async () => null }, { selfId: 1 })
+  let client2: PeerClient | null = null
+  // Replica 2 replies to every message it gets, as a follower acknowledges an append.
+  const server2 = await startPeer(
+    {
+      receive: (_from, messages) => {
+        for (const message of messages as Array<{ n: number }>) client2?.send(1, { reply: message.n })
+      },
+      call: async () => null,
+    },
+    { answers: { hold: (from, answer) => (client2 as PeerClient).hold(from, answer) } },
+  )
+  client2 = startClient({ host: '127.0.0.1', port: server1.port }, 2000, { selfId: 2 })
+  const client1 = startClient({ host: '127.0.0.1', port: server2.port }, 2000)
+  client1.setReceiver((from, messages) => {
+    expect(from).toBe(2)
+    answersTo1.push(...(messages as unknown[]))
+  })
+
+  for (let n = 0; n < 30; n++) {
+    client1.send(2, { n })
+    await eventually(`the reply to ${n}`, () => answersTo1.length === n + 1)
+  }
+  expect(answersTo1).toEqual(Array.from({ length: 30 }, (_, n) => ({ reply: n })))
+  expect(requestsTo1).toEqual([])
+})
+
+it('sends a held answer empty once the hold time passed, freeing the request it answers', async () => {
+  const received: number[] = []
+  // Replica 2 holds answers and never has anything to say.
+  const holder = startClient({ host: '127.0.0.1', port: 1 }, 2000, { selfId: 2 })
+  const server = await startPeer(
+    { receive: (_from, messages) => received.push(...(messages as Array<{ n: number }>).map((message) => message.n)), call: async () => null },
+    { answers: holder },
+  )
+  // One request in flight at a time: the second message waits for the first request's answer.
+  const client = startClient({ host: '127.0.0.1', port: server.port }, 2000, { sendsInFlightMax: 1 })
+  const startedMs = performance.now()
+  client.send(2, { n: 1 })
+  await eventually('the first message', () => received.length === 1)
+  client.send(2, { n: 2 })
+  await eventually('the second message', () => received.length === 2)
+  expect(received).toEqual([1, 2])
+  // Held for about answerHoldMs (50), not for the call timeout (2000).
+  expect(performance.now() - startedMs).toBeGreaterThanOrEqual(40)
+  expect(performance.now() - startedMs).toBeLessThan(1500)
 })
