@@ -3,11 +3,11 @@
 // members), on the anchors' load generators, in one run.
 //
 //   npm run bench -- [--duration 10] [--conns 16,64] [--workloads write,read,mix]
-//                    [--warmup 5] [--watch-streams 5000] [--watch-conns 64] [--watch-gapless]
+//                    [--warmup 10] [--watch-streams 5000] [--watch-conns 64] [--watch-gapless]
 //                    [--no-zk] [--no-watch] [--url http://127.0.0.1:8181] [--server-pids "pid ..."]
 //                    [--herd-args "--opt v ..."] [--json out.json]
 //   npm run bench -- --cluster [--duration 10] [--conns 16,64] [--workloads write,read,mix]
-//                    [--warmup 5] [--no-zk] [--no-etcd] [--herd-args "--opt v ..."] [--json out.json]
+//                    [--warmup 10] [--no-zk] [--no-etcd] [--herd-args "--opt v ..."] [--json out.json]
 //
 // herd: unless --url names a running node, starts one (node src/main.ts with
 // the project's Node 24, --client-port 0, a fresh temporary data dir, default
@@ -100,7 +100,7 @@ const usage = `usage: npm run bench -- [options]
   --workloads LIST      of write, read, mix (default write,read,mix)
   --rounds N            measure the whole matrix N times, interleaved, and report each cell's median
                         (req/s, p50, p99 and CPU each the median over the rounds; default 1)
-  --warmup S            seconds of unrecorded write and then read load before measuring (default 5; 0 = none)
+  --warmup S            seconds of unrecorded write and then read load before measuring (default 10, as the anchors' RESULTS.md: JIT runtimes, V8 and the JVM alike, are still compiling after 5 s; 0 = none)
   --watch-streams N     watch streams held open in the watch run (default 5000)
   --watch-conns C       connections of the write workload in the watch run (default 64)
   --watch-gapless       re-arm each watch from the zxid it fired at (default: from now, like ZooKeeper)
@@ -139,7 +139,7 @@ const { values: opts } = parseArgs({
     duration: { type: 'string', default: '10' },
     conns: { type: 'string', default: '16,64' },
     workloads: { type: 'string', default: 'write,read,mix' },
-    warmup: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '1' },
     'watch-streams': { type: 'string', default: '5000' },
     'watch-conns': { type: 'string', default: '64' },
