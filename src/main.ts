@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os'
 import { startClientServer } from './api/index.ts'
 import { assemble } from './assemble.ts'
 import { skewedClock, systemClock } from './clock.ts'
-import { ConfigError, configFilePath, describeSettings, parseConfig, peerAddresses, type Config } from './config.ts'
+import { ConfigError, configFilePath, describeSettings, parseConfig, peerAddresses, syncsInWorker, type Config } from './config.ts'
 import { parseFailpoints } from './failpoints.ts'
 import { createLogger, isLogLevel, type Logger } from './log.ts'
 import { PeerClient, startPeerServer, type PeerServer } from './replication/index.ts'
@@ -40,24 +40,25 @@ async function main(): Promise<void> {
 async function run(config: Config, log: Logger): Promise<void> {
   const failpoints = parseFailpoints(process.env['HERD_FAILPOINTS'])
   const clock = failpoints.clockRate !== 1 || failpoints.clockOffsetMs !== 0 ? skewedClock(failpoints.clockRate, failpoints.clockOffsetMs) : systemClock
-  let store: LogStore
-  if (failpoints.isPowerLossJournaled) {
-    const rolledBack = await rollBackPowerCut(config.dataDir)
-    if (rolledBack !== null) log.warn(rolledBack)
-    store = new PowerLossJournal(await openRocksStore(config.dataDir), config.dataDir)
-  } else {
-    store = await openRocksStore(config.dataDir)
-  }
-  const fatal = (error: unknown): void => {
-    log.error(`cannot continue safely, stopping: ${(error as Error)?.stack ?? String(error)}`)
-    process.exit(1)
-  }
   const voters = peerAddresses(config)
   // Auto: one per CPU (at most 4) for a single replica; one in a cluster,
   // where the replicas share the machine's CPUs with each other in tests and
   // a second thread's hop cost writes half their rate (measured, 3 replicas
   // on 2 CPUs).
   const threadCount = config.serveThreads !== 0 ? config.serveThreads : voters.size > 1 ? 1 : Math.min(4, availableParallelism())
+  const storeOptions = { syncInWorker: syncsInWorker(config, threadCount) }
+  let store: LogStore
+  if (failpoints.isPowerLossJournaled) {
+    const rolledBack = await rollBackPowerCut(config.dataDir)
+    if (rolledBack !== null) log.warn(rolledBack)
+    store = new PowerLossJournal(await openRocksStore(config.dataDir, storeOptions), config.dataDir)
+  } else {
+    store = await openRocksStore(config.dataDir, storeOptions)
+  }
+  const fatal = (error: unknown): void => {
+    log.error(`cannot continue safely, stopping: ${(error as Error)?.stack ?? String(error)}`)
+    process.exit(1)
+  }
   const streamCounts = SharedStreamCounts.buffer()
   const transport =
     voters.size > 1
@@ -111,7 +112,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   // Only now can clients reach the replica: session timeouts start from here.
   node.start()
   failpoints.arm()
-  log.info(`listening on ${server.url} (replica ${config.replicaId}, ${threadCount} serving thread${threadCount === 1 ? '' : 's'}, data in ${config.dataDir}, zxid ${replica.appliedZxid}, ${replica.tree.znodeCount} znodes, ${replica.tree.sessionCount} sessions)`)
+  log.info(`listening on ${server.url} (replica ${config.replicaId}, ${threadCount} serving thread${threadCount === 1 ? '' : 's'}, log synced on ${storeOptions.syncInWorker ? 'a worker' : 'the main thread'}, data in ${config.dataDir}, zxid ${replica.appliedZxid}, ${replica.tree.znodeCount} znodes, ${replica.tree.sessionCount} sessions)`)
 
   let isStopping = false
   const stop = async (signal: string): Promise<void> => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { ConfigError, defaults, envName, flagName, parseConfig, peerAddresses } from '../../src/config.ts'
+import { ConfigError, defaults, envName, flagName, parseConfig, peerAddresses, syncsInWorker } from '../../src/config.ts'
 
 describe('parseConfig', () => {
   it('gives the defaults with no input', () => {
@@ -29,6 +29,16 @@ describe('parseConfig', () => {
     const config = parseConfig({ argv: ['--tick-ms', '100'], env: {} })
     expect(config.sessionTimeoutMinMs).toBe(200)
     expect(config.sessionTimeoutMaxMs).toBe(2000)
+  })
+
+  it('syncs the log inline when the main thread serves alone, unless told', () => {
+    const auto = parseConfig({ argv: [], env: {} })
+    expect([syncsInWorker(auto, 1), syncsInWorker(auto, 2)]).toEqual([false, true])
+    const worker = parseConfig({ argv: ['--log-sync', 'worker'], env: {} })
+    expect([syncsInWorker(worker, 1), syncsInWorker(worker, 2)]).toEqual([true, true])
+    const main = parseConfig({ argv: [], env: { HERD_LOG_SYNC: 'main' } })
+    expect([syncsInWorker(main, 1), syncsInWorker(main, 2)]).toEqual([false, false])
+    expect(() => parseConfig({ argv: ['--log-sync', 'disk'], env: {} })).toThrow(/logSync must be one of auto, main, worker/)
   })
 
   it('names flags and environment variables from the key', () => {

@@ -56,6 +56,7 @@ function harness(options: RocksStoreOptions) {
 
 describeLogStoreContract('rocks store', harness({}))
 describeLogStoreContract('rocks store, no entry cache', harness({ cacheBytesMax: 0 }))
+describeLogStoreContract('rocks store, synced on the calling thread', harness({ syncInWorker: false }))
 
 /** Opens the directory with RocksDB directly, to do what the store never would. */
 async function withRawDb(dir: string, use: (db: RocksLevel) => Promise<void>): Promise<void> {
