@@ -44,6 +44,11 @@ import { RaftCore, isMessage, type CoreStatus, type Message, type RaftEntry, typ
 export interface PeerTransport {
   setPeers(endpoints: ReadonlyMap<number, { readonly host: string; readonly port: number }>): void
   send(to: number, message: unknown): void
+  /**
+   * Sends what send() queued now, rather than on the transport's own
+   * schedule: the replica calls it once a batch of its messages is complete.
+   */
+  flush?(): void
   call(to: number, method: string, args: unknown, timeoutMs?: number): Promise<unknown>
 }
 
@@ -820,7 +825,10 @@ export class Replica {
   #sendEager(): void {
     const transport = this.#options.transport
     if (transport === null) return
-    for (const message of this.#core.takeEagerMessages()) transport.send(message.to, message)
+    const messages = this.#core.takeEagerMessages()
+    if (messages.length === 0) return
+    for (const message of messages) transport.send(message.to, message)
+    transport.flush?.()
   }
 
   #runNow(): void {
@@ -850,7 +858,10 @@ export class Replica {
       this.#apply(ready.committed)
       await this.#persist(ready)
       const transport = this.#options.transport
-      if (transport !== null) for (const message of ready.messages) transport.send(message.to, message)
+      if (transport !== null && ready.messages.length > 0) {
+        for (const message of ready.messages) transport.send(message.to, message)
+        transport.flush?.()
+      }
       for (const read of ready.readStates) this.#serveRead(read.context, read.index)
       if (ready.soft !== null) this.#onSoft(ready.soft)
       this.#core.advance(ready)

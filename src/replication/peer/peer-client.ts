@@ -135,13 +135,26 @@ export class PeerClient {
     this.#receiver = receiver
   }
 
-  /** Queues consensus messages for a peer; they leave together at the end of this turn. */
+  /**
+   * Queues consensus messages for a peer; they leave together at the next
+   * flush(), or at the end of this turn of the event loop.
+   */
   send(to: number, message: unknown): void {
     const peer = this.#peers.get(to)
     if (peer === undefined || this.#isClosed) return
     peer.queued.push(message)
     if (peer.queued.length > this.#options.queuedMessagesMax) peer.queued.splice(0, peer.queued.length - this.#options.queuedMessagesMax)
     this.#scheduleFlush()
+  }
+
+  /**
+   * Sends the queued messages now. The end of the turn comes late for a
+   * replica whose messages are made in the check phase (after I/O, where its
+   * loop runs): an immediate scheduled there waits out the next turn's I/O,
+   * every client request ready by then, before it runs.
+   */
+  flush(): void {
+    for (const peer of this.#peers.values()) this.#flush(peer)
   }
 
   /**

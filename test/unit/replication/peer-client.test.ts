@@ -19,6 +19,7 @@ import { systemClock } from '../../../src/clock.ts'
 import { HerdError } from '../../../src/errors.ts'
 import { createLogger } from '../../../src/log.ts'
 import { PeerClient } from '../../../src/replication/peer/peer-client.ts'
+import { decodeValue } from '../../../src/replication/peer/value-codec.ts'
 import { startPeerServer, type PeerServer, type PeerServerOptions } from '../../../src/replication/peer/peer-server.ts'
 import { startFaultProxy, type FaultProxy } from '../../support/fault-proxy.ts'
 
@@ -179,4 +180,24 @@ it('sends a held answer empty once the hold time passed, freeing the request it 
   // Held for about answerHoldMs (50), not for the call timeout (2000).
   expect(performance.now() - startedMs).toBeGreaterThanOrEqual(40)
   expect(performance.now() - startedMs).toBeLessThan(1500)
+})
+
+it('sends queued messages at flush(), not a turn of the event loop later', async () => {
+  const client = startClient({ host: '127.0.0.1', port: 1 }, 2000)
+  const answered: Array<Uint8Array | null> = []
+  const answer = (body: Uint8Array | null): boolean => {
+    answered.push(body)
+    return true
+  }
+  client.hold(2, answer)
+  client.send(2, { n: 1 })
+  expect(answered).toEqual([])
+  client.flush()
+  expect(answered.map((body) => decodeValue(body as Uint8Array))).toEqual([[{ n: 1 }]])
+  // Without a flush the message waits for the end of the turn.
+  client.hold(2, answer)
+  client.send(2, { n: 2 })
+  expect(answered).toHaveLength(1)
+  await new Promise((resolve) => setImmediate(resolve))
+  expect(answered).toHaveLength(2)
 })
