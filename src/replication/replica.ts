@@ -901,7 +901,9 @@ export class Replica {
     this.#appliedTerm = snapshot.meta.term
     const members = decodeMembers(snapshot.meta.extra)
     if (members !== null) {
-      this.#appliedMembers = members
+      const wasRemoved = this.#isRemoved
+      this.#applyMembership(members)
+      if (this.#isRemoved && !wasRemoved) this.#failWritesOfRemoved()
       this.#learnAddresses(members)
     }
     // Writes waiting at indexes the snapshot covers cannot be told their result.
@@ -956,6 +958,7 @@ export class Replica {
     this.#waiters.release(this.appliedZxid)
   }
 
+  /** Members as of the applied index (an entry or a snapshot): whether this replica is removed follows them. */
   #applyMembership(members: readonly Member[]): void {
     const isMember = (list: readonly Member[]): boolean => list.some((member) => member.id === this.#options.replicaId)
     if (isMember(this.#appliedMembers) && !isMember(members)) this.#isRemoved = true

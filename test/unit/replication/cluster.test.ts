@@ -220,6 +220,34 @@ describe('a cluster of three in one process', () => {
     expect(first.isLeader).toBe(false)
   })
 
+  it('takes writes again on a removed leader once it is added back, also when it catches up by a snapshot', async () => {
+    // Small snapshots, so the survivors' logs no longer reach back to where the removed replica stopped.
+    const compacting = (id: number): Replica => {
+      const replica = Replica.open({ ...optionsOf(id), snapshotEntriesInterval: 20, snapshotLogSlackEntries: 0 })
+      network.replicas.set(id, replica)
+      return replica
+    }
+    const replicas = [1, 2, 3].map(compacting)
+    const first = await until('a leader', () => leaderOf(replicas))
+    const firstId = first.status().id
+    await changeMembership(first, { remove: firstId })
+    await expect(submit(first, put('/refused'))).rejects.toMatchObject({ code: 'ConnectionLoss' })
+    const survivors = replicas.filter((replica) => replica !== first)
+    const second = await until('a new leader', () => leaderOf(survivors))
+    // Added back while cut off: the snapshot it catches up by holds the change itself.
+    network.down.add(firstId)
+    const added = await changeMembership(second, { add: members.find((member) => member.id === firstId) as (typeof members)[number] })
+    for (let i = 0; i < 60; i++) await submit(second, put(`/while-out-${i}`))
+    let installs = 0
+    first.onReset(() => installs++)
+    network.down.delete(firstId)
+    await first.waitForApplied(added.zxid + 60, 5000)
+    expect(installs).toBeGreaterThan(0)
+    const { zxid } = await submit(first, put('/back'))
+    await Promise.all(replicas.map((replica) => replica.waitForApplied(zxid, 5000)))
+    expect(new Set(replicas.map((replica) => replica.tree.digest())).size).toBe(1)
+  })
+
   it('forgets a membership change that never committed once the new leader truncates it away', async () => {
     const replicas = [1, 2, 3].map((id) => start(id))
     const first = await until('a leader', () => leaderOf(replicas))
