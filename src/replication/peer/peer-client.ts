@@ -231,7 +231,7 @@ export class PeerClient {
     this.#isFlushScheduled = true
     setImmediate(() => {
       this.#isFlushScheduled = false
-      for (const each of this.#peers.values()) this.#flush(each)
+      this.flush()
     })
   }
 
