@@ -589,7 +589,7 @@ export class Replica {
   /** A call from another replica. */
   async call(from: number, method: string, args: unknown): Promise<unknown> {
     if (this.#isClosed) throw new HerdError('ConnectionLoss', 'the replica is shutting down')
-    if (method === 'propose') return this.#serveForwarded(args)
+    if (method === 'propose') return this.#serveForwarded(from, args)
     if (method === 'status') return this.#report()
     if (method === 'membership') {
       if (this.#role !== 'leader') throw notLeader(`replica ${this.#options.replicaId} does not lead`)
@@ -740,7 +740,8 @@ export class Replica {
         this.#forwards.push(forward)
         this.#scheduleForward(forwardRetryMs)
       } else {
-        const code = typeof answer === 'object' && answer !== null && 'code' in answer && answer.code === 'Throttled' ? 'Throttled' : 'BadArguments'
+        const given = typeof answer === 'object' && answer !== null && 'code' in answer ? answer.code : undefined
+        const code = given === 'Throttled' || given === 'ConnectionLoss' ? given : 'BadArguments'
         const detail = typeof answer === 'object' && answer !== null && 'detail' in answer ? String(answer.detail) : 'refused by the leader'
         forward.reject(new HerdError(code, detail))
       }
@@ -763,12 +764,19 @@ export class Replica {
   }
 
   /** The leader's side of a follower's forwarded writes. */
-  #serveForwarded(args: unknown): ProposeAnswer[] {
+  #serveForwarded(from: number, args: unknown): ProposeAnswer[] {
     if (!Array.isArray(args) || args.length > this.#options.proposalsPendingMax || !args.every((item) => item instanceof Uint8Array)) {
       throw new HerdError('MarshallingError', 'forwarded writes come as an array of encoded proposals')
     }
+    // A replica that is not a voter (removed, or not added yet) gets no
+    // entries from this leader: it would wait out the write timeout for an
+    // apply that never comes.
+    const isFromVoter = this.#core.voters().includes(from)
     return (args as Uint8Array[]).map((bytes): ProposeAnswer => {
       if (this.#role !== 'leader') return { code: 'ConnectionLoss', detail: 'not the leader', isRefused: true }
+      if (!isFromVoter) {
+        return { code: 'ConnectionLoss', detail: `replica ${from} is not a voter of this cluster (removed, or not added yet) and takes no writes; send them to a member`, isRefused: false }
+      }
       if (this.#awaiting.size >= this.#options.proposalsPendingMax) {
         return { code: 'Throttled', detail: 'too many writes are waiting to be committed; retry shortly', isRefused: false }
       }

@@ -220,6 +220,18 @@ describe('a cluster of three in one process', () => {
     expect(first.isLeader).toBe(false)
   })
 
+  it('fails a removed follower\'s writes at once: no leader would ever let it apply them', async () => {
+    const replicas = [1, 2, 3].map((id) => start(id))
+    const leader = await until('a leader', () => leaderOf(replicas))
+    const follower = replicas.find((replica) => replica !== leader) as Replica
+    await submit(follower, put('/before'))
+    await changeMembership(leader, { remove: follower.status().id })
+    const startedMs = performance.now()
+    await expect(submit(follower, put('/after-removal'))).rejects.toMatchObject({ code: 'ConnectionLoss' })
+    expect(performance.now() - startedMs).toBeLessThan(2000)
+    expect(leader.tree.getData('/after-removal')).toBeUndefined()
+  })
+
   it('takes writes again on a removed leader once it is added back, also when it catches up by a snapshot', async () => {
     // Small snapshots, so the survivors' logs no longer reach back to where the removed replica stopped.
     const compacting = (id: number): Replica => {
