@@ -72,6 +72,7 @@ export function assemble(options: AssembleOptions): Assembled {
         heartbeatTicks: config.heartbeatTicks,
         appendBytesMax: config.appendBytesMax,
         appendsInFlightMax: config.appendsInFlightMax,
+        leaderContactMaxMs: config.leaderContactMaxMs,
         members: membersOf(config),
         random: options.random ?? Math.random,
         peerTimeoutMs: config.peerTimeoutMs,

@@ -37,6 +37,7 @@ const settings = {
   appendBytesMax: { kind: 'int', min: 1024, max: 64 * MiB, help: 'entry bytes in one append message' },
   appendsInFlightMax: { kind: 'int', min: 1, max: 1024, help: 'append messages on their way to one follower at once' },
   peerTimeoutMs: { kind: 'int', min: 10, max: 600_000, help: 'how long a call to another replica may take' },
+  leaderContactMaxMs: { kind: 'int', min: 100, max: 3_600_000, help: 'a replica that has heard from no leader (leading: from no majority) for longer refuses local reads that do not ask for ?stale data (more than twice the longest election timeout)' },
 
   requestBytesMax: { kind: 'int', min: 1024, max: 64 * MiB, help: 'largest request body (a multi counts whole)' },
   dataBytesMax: { kind: 'int', min: 0, max: 64 * MiB, help: 'largest znode data' },
@@ -126,6 +127,7 @@ export const defaults: Config = Object.freeze({
   appendBytesMax: 1 * MiB,
   appendsInFlightMax: 8,
   peerTimeoutMs: 5000,
+  leaderContactMaxMs: 5000,
 
   requestBytesMax: 1 * MiB,
   dataBytesMax: 1 * MiB,
@@ -224,6 +226,13 @@ export function parseConfig(sources: ConfigSources): Config {
   }
   if ((config['heartbeatTicks'] as number) >= (config['electionTicks'] as number)) {
     throw new ConfigError('heartbeatTicks must be less than electionTicks')
+  }
+  // A leader confirms its majority once an election timeout; a new leader
+  // takes up to the longest one to be elected. Either must not cut off a
+  // replica whose cluster is working.
+  const longestElectionMs = 2 * (config['electionTicks'] as number) * (config['raftTickMs'] as number)
+  if ((config['leaderContactMaxMs'] as number) <= 2 * longestElectionMs) {
+    throw new ConfigError(`leaderContactMaxMs must exceed twice the longest election timeout (2 x 2 x electionTicks x raftTickMs = ${2 * longestElectionMs} ms)`)
   }
   const peers = peerAddresses(config as Config)
   if (peers.size > 0) {

@@ -565,6 +565,8 @@ export interface components {
             lag: number;
             /** @description Hash of the replica's tree at its appliedZxid (null when unreachable); equal on replicas at equal zxids. */
             digest: string | null;
+            /** @description Whether the replica is cut off (heard from no leader for longer than leaderContactMaxMs) and refuses local reads without `stale`; null when unreachable. */
+            cutOff: boolean | null;
         };
         ClusterStatus: {
             /** @description This replica's id. */
@@ -576,6 +578,8 @@ export interface components {
             leader: number | null;
             commitZxid: components["schemas"]["Zxid"];
             appliedZxid: components["schemas"]["Zxid"];
+            /** @description This replica has heard from no leader (leading: from no majority) for longer than leaderContactMaxMs: its tree may be behind by any amount, and it refuses local reads that do not ask for `stale`. */
+            cutOff: boolean;
             /** @description Hash of the tree at appliedZxid; equal on replicas at equal zxids. */
             digest: string;
             znodes: number;
@@ -741,7 +745,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description No leader can be reached (`ConnectionLoss`); retry after `Retry-After` seconds. */
+        /** @description No leader can be reached (`ConnectionLoss`); retry after `Retry-After` seconds. A read gets it from a replica cut off from the leader (see the `stale` parameter); another replica may serve it. */
         Unavailable: {
             headers: {
                 "Retry-After"?: string;
@@ -786,6 +790,16 @@ export interface components {
          *     `sync` then read, in one request.
          */
         Linearizable: components["schemas"]["Flag"];
+        /**
+         * @description Read from this replica even when it is cut off: it has heard from
+         *     no leader (or, leading, from no majority) for longer than the
+         *     server's `leaderContactMaxMs` (5 s unless configured), so its data
+         *     may be behind by any amount. Without this flag such a replica
+         *     refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
+         *     server cut off from the quorum stops serving (its read-only mode
+         *     is the opt-in this flag gives). `GET /cluster` shows `cutOff`.
+         */
+        Stale: components["schemas"]["Flag"];
         /** @description Wait (up to the server's bound, then 504) until this replica has applied this zxid before reading. */
         MinZxid: components["schemas"]["Zxid"];
         /** @description The expected data version (or, for setACL, ACL version); -1 matches any. Same as `If-Match`. */
@@ -832,6 +846,16 @@ export interface operations {
                  *     `sync` then read, in one request.
                  */
                 linearizable?: components["parameters"]["Linearizable"];
+                /**
+                 * @description Read from this replica even when it is cut off: it has heard from
+                 *     no leader (or, leading, from no majority) for longer than the
+                 *     server's `leaderContactMaxMs` (5 s unless configured), so its data
+                 *     may be behind by any amount. Without this flag such a replica
+                 *     refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
+                 *     server cut off from the quorum stops serving (its read-only mode
+                 *     is the opt-in this flag gives). `GET /cluster` shows `cutOff`.
+                 */
+                stale?: components["parameters"]["Stale"];
                 /** @description exists */
                 stat?: components["schemas"]["Flag"];
                 /** @description getChildren with the parent's stat */
@@ -898,6 +922,7 @@ export interface operations {
             404: components["responses"]["NoNode"];
             410: components["responses"]["Compacted"];
             429: components["responses"]["Throttled"];
+            503: components["responses"]["Unavailable"];
             504: components["responses"]["Timeout"];
             default: components["responses"]["Error"];
         };
@@ -1106,6 +1131,16 @@ export interface operations {
                  *     `sync` then read, in one request.
                  */
                 linearizable?: components["parameters"]["Linearizable"];
+                /**
+                 * @description Read from this replica even when it is cut off: it has heard from
+                 *     no leader (or, leading, from no majority) for longer than the
+                 *     server's `leaderContactMaxMs` (5 s unless configured), so its data
+                 *     may be behind by any amount. Without this flag such a replica
+                 *     refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
+                 *     server cut off from the quorum stops serving (its read-only mode
+                 *     is the opt-in this flag gives). `GET /cluster` shows `cutOff`.
+                 */
+                stale?: components["parameters"]["Stale"];
             };
             header?: never;
             path?: never;
@@ -1130,6 +1165,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
             504: components["responses"]["Timeout"];
             default: components["responses"]["Error"];
         };
@@ -1248,6 +1284,16 @@ export interface operations {
                  *     `sync` then read, in one request.
                  */
                 linearizable?: components["parameters"]["Linearizable"];
+                /**
+                 * @description Read from this replica even when it is cut off: it has heard from
+                 *     no leader (or, leading, from no majority) for longer than the
+                 *     server's `leaderContactMaxMs` (5 s unless configured), so its data
+                 *     may be behind by any amount. Without this flag such a replica
+                 *     refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
+                 *     server cut off from the quorum stops serving (its read-only mode
+                 *     is the opt-in this flag gives). `GET /cluster` shows `cutOff`.
+                 */
+                stale?: components["parameters"]["Stale"];
             };
             header: {
                 /** @description The secret returned when the session was created. */
@@ -1274,6 +1320,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["AuthFailed"];
             410: components["responses"]["SessionExpired"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };

@@ -22,12 +22,13 @@ export async function clusterStatus(req: HttpRequest, deps: ApiDeps): Promise<Re
     leader: status.leader,
     commitZxid: status.commitZxid,
     appliedZxid: status.appliedZxid,
+    cutOff: status.isCutOff,
     digest: replica.tree.digest(),
     znodes: replica.tree.znodeCount,
     sessions: replica.tree.sessionCount,
   }
   const replicas = flag(query, 'local')
-    ? [{ id: own.id, clientUrl: status.clientUrl, role: own.role, term: own.term, commitZxid: own.commitZxid, appliedZxid: own.appliedZxid, lag: Math.max(0, own.commitZxid - own.appliedZxid), digest: own.digest }]
+    ? [{ id: own.id, clientUrl: status.clientUrl, role: own.role, term: own.term, commitZxid: own.commitZxid, appliedZxid: own.appliedZxid, lag: Math.max(0, own.commitZxid - own.appliedZxid), digest: own.digest, cutOff: own.cutOff }]
     : await replica.clusterStatus(peerStatusTimeoutMs)
   return json(deps, 200, { ...own, replicas })
 }

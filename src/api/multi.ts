@@ -51,7 +51,7 @@ export async function multi(req: HttpRequest, deps: ApiDeps): Promise<Reply> {
 }
 
 export async function multiRead(req: HttpRequest, deps: ApiDeps): Promise<Reply> {
-  const query = parseQuery(req.target.search, ['minZxid', 'linearizable'])
+  const query = parseQuery(req.target.search, ['minZxid', 'linearizable', 'stale'])
   const { value } = await readJson(req, deps.config.requestBytesMax)
   const body = jsonObject(value, 'the body', ['ops'])
   const reads = opList(body, deps).map((item, i) => {

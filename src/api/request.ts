@@ -354,6 +354,19 @@ function decodeComponent(text: string, what: string): string {
   }
 }
 
+/**
+ * A replica cut off from the leader may be behind by any amount (ZooKeeper's
+ * servers stop serving then): its local reads fail as a lost connection
+ * would, so that clients read from another replica.
+ */
+export function refuseIfCutOff(deps: ApiDeps): void {
+  if (!deps.replica.isCutOff) return
+  throw new HerdError(
+    'ConnectionLoss',
+    `this replica has heard from no leader for over ${deps.config.leaderContactMaxMs} ms, so its data may be behind by any amount: read from another replica, or add ?stale to read what it has`,
+  )
+}
+
 function truncate(text: string): string {
   return text.length > 64 ? text.slice(0, 64) + '…' : text
 }
@@ -367,12 +380,14 @@ function printable(path: string): string {
  * What a read waits for before it reads here: `?minZxid` applied on this
  * replica, and with `?linearizable` the leader's read index (ZooKeeper's
  * sync, then the read). Null when there is nothing to wait for, so the
- * common read stays synchronous.
+ * common read stays synchronous. A local read on a replica cut off from the
+ * leader is refused, unless it asks for `?stale` data.
  */
 export function readBarrier(query: Query, deps: ApiDeps): Promise<unknown> | null {
   const minZxid = integerParam(query, 'minZxid', 0, Number.MAX_SAFE_INTEGER)
   const waitMs = deps.config.readWaitMsMax
   if (!flag(query, 'linearizable')) {
+    if (!flag(query, 'stale')) refuseIfCutOff(deps)
     return minZxid !== undefined && minZxid > deps.replica.appliedZxid ? deps.replica.waitForApplied(minZxid, waitMs) : null
   }
   const synced = deps.replica.sync(waitMs)

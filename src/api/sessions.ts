@@ -34,7 +34,7 @@ export async function closeSession(req: HttpRequest, deps: ApiDeps): Promise<Rep
 }
 
 export async function getEphemerals(req: HttpRequest, deps: ApiDeps): Promise<Reply> {
-  const query = parseQuery(req.target.search, ['prefix', 'minZxid', 'linearizable'])
+  const query = parseQuery(req.target.search, ['prefix', 'minZxid', 'linearizable', 'stale'])
   const id = sessionId(sessionIdOf(req), 'the session id')
   deps.sessions.authenticate(id, sessionSecret(req))
   await readBarrier(query, deps)

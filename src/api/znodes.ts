@@ -29,12 +29,13 @@ import {
   znodePath,
   type Query,
   readBarrier,
+  refuseIfCutOff,
 } from './request.ts'
 import type { WatchStreams } from './watch-stream.ts'
 
 export const znodesPrefix = '/znodes'
 
-const readParams = ['minZxid', 'linearizable', 'stat', 'children', 'descendants', 'acl', 'raw', 'encoding', 'limit', 'cursor', 'watch', 'zxid']
+const readParams = ['minZxid', 'linearizable', 'stale', 'stat', 'children', 'descendants', 'acl', 'raw', 'encoding', 'limit', 'cursor', 'watch', 'zxid']
 const writeParams = ['sequential', 'ephemeral', 'container', 'ttl', 'acl', 'version']
 const deleteParams = ['version']
 const views = ['stat', 'children', 'descendants', 'acl'] as const
@@ -43,7 +44,10 @@ export function readZnode(req: HttpRequest, deps: ApiDeps, streams: WatchStreams
   const { target } = req
   const path = znodePath(target.pathname, znodesPrefix, deps.config.pathBytesMax, false)
   // The common read, a plain getData, takes no detour (and no promise).
-  if (target.search === '') return readData(req, deps, path, undefined)
+  if (target.search === '') {
+    refuseIfCutOff(deps)
+    return readData(req, deps, path, undefined)
+  }
   const query = parseQuery(target.search, readParams)
   const barrier = readBarrier(query, deps)
   if (barrier !== null) return barrier.then(() => readView(req, deps, streams, path, query))

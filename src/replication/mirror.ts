@@ -73,12 +73,17 @@ export class MirrorReplica implements ReplicaHandle {
     return this.#tree.zxid
   }
 
+  /** As the Replica last reported it (it sends its status whenever this flips). */
+  get isCutOff(): boolean {
+    return this.#status.isCutOff
+  }
+
   status(): ReplicaStatus {
     const leaderApplied = this.#options.leaderApplied()
     return { ...this.#status, commitZxid: Math.max(this.#status.commitZxid, leaderApplied), appliedZxid: this.#tree.zxid }
   }
 
-  /** The Replica's role, term or leader changed. */
+  /** The Replica's role, term or leader changed, or it was cut off or is back in contact. */
   updateStatus(status: ReplicaStatus): void {
     this.#status = status
   }

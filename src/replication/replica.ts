@@ -58,6 +58,12 @@ export interface RaftOptions {
   readonly heartbeatTicks: number
   readonly appendBytesMax: number
   readonly appendsInFlightMax: number
+  /**
+   * A replica that has heard from no leader (or, leading, from no majority)
+   * for longer than this is cut off: its tree may be falling behind without
+   * bound, so local reads are refused unless they accept stale data.
+   */
+  readonly leaderContactMaxMs: number
   /** The bootstrap voters, used until the log or a snapshot says otherwise. */
   readonly members: readonly Member[]
   readonly random: () => number
@@ -103,6 +109,8 @@ export interface ReplicaStatus {
   readonly leader: number | null
   readonly commitZxid: number
   readonly appliedZxid: number
+  /** Heard from no leader for longer than leaderContactMaxMs (see Replica.isCutOff). */
+  readonly isCutOff: boolean
 }
 
 /** One replica as GET /cluster shows it. */
@@ -117,6 +125,8 @@ export interface ReplicaReport {
   readonly lag: number
   /** The tree digest at appliedZxid; null when unreachable. */
   readonly digest: string | null
+  /** Whether it is cut off from the leader (refusing local reads); null when unreachable. */
+  readonly cutOff: boolean | null
 }
 
 export interface RoleChange {
@@ -204,6 +214,7 @@ export class Replica {
    * timeout. They fail at once instead.
    */
   #isRemoved = false
+  #isCutOff = false
   readonly #awaiting = new Map<number, Awaiting>()
   /**
    * Results of entries applied while a forward call was out: only those can
@@ -221,6 +232,7 @@ export class Replica {
   readonly #listeners: AppliedListener[] = []
   readonly #batchListeners: Array<(records: readonly LogRecord[]) => void> = []
   readonly #roleListeners: Array<(change: RoleChange) => void> = []
+  readonly #statusListeners: Array<() => void> = []
   readonly #resetListeners: ResetListener[] = []
   readonly #calls = new Map<string, CallHandler>()
   #isRunScheduled = false
@@ -329,6 +341,18 @@ export class Replica {
     return this.#term
   }
 
+  /**
+   * Whether this replica has heard from no leader of its term (leading: from
+   * no majority) for longer than leaderContactMaxMs. Its tree may then be
+   * behind by any amount, where ZooKeeper's timeliness promises a bound:
+   * a ZooKeeper server cut off from the quorum stops serving its clients.
+   * This one keeps serving what does not depend on its tree being current,
+   * and refuses local reads unless they ask for stale data.
+   */
+  get isCutOff(): boolean {
+    return this.#isCutOff
+  }
+
   status(): ReplicaStatus {
     const core = this.#core.status()
     return {
@@ -339,6 +363,7 @@ export class Replica {
       leader: this.leaderId,
       commitZxid: core.commit,
       appliedZxid: this.appliedZxid,
+      isCutOff: this.#isCutOff,
     }
   }
 
@@ -370,9 +395,10 @@ export class Replica {
             appliedZxid: answer.appliedZxid,
             lag: 0,
             digest: typeof answer.digest === 'string' ? answer.digest : null,
+            cutOff: answer.cutOff === true,
           }
         } catch {
-          return { id: member.id, clientUrl: '', role: 'unreachable', term: 0, commitZxid: 0, appliedZxid: 0, lag: 0, digest: null }
+          return { id: member.id, clientUrl: '', role: 'unreachable', term: 0, commitZxid: 0, appliedZxid: 0, lag: 0, digest: null, cutOff: null }
         }
       }),
     )
@@ -392,6 +418,7 @@ export class Replica {
       appliedZxid: status.appliedZxid,
       lag: Math.max(0, status.commitZxid - status.appliedZxid),
       digest: this.#tree.digest(),
+      cutOff: status.isCutOff,
     }
   }
 
@@ -434,6 +461,11 @@ export class Replica {
   /** Subscribes to changes of role, leader or term (sessions and the reaper act only on a leader). */
   onRoleChange(listener: (change: RoleChange) => void): () => void {
     return subscribe(this.#roleListeners, listener)
+  }
+
+  /** Subscribes to changes of what status() reports other than the zxids: role, leader, term, cut off. */
+  onStatusChange(listener: () => void): () => void {
+    return subscribe(this.#statusListeners, listener)
   }
 
   /** Serves `method` for the other replicas (see callLeader). */
@@ -806,6 +838,14 @@ export class Replica {
   #tick(): void {
     if (this.#isClosed) return
     this.#core.tick()
+    const { tickMs, leaderContactMaxMs } = this.#options.raft
+    const isCutOff = this.#core.contactTicks() * tickMs > leaderContactMaxMs
+    if (isCutOff !== this.#isCutOff) {
+      this.#isCutOff = isCutOff
+      if (isCutOff) this.#options.log?.warn(`replica ${this.#options.replicaId} has heard from no leader for over ${leaderContactMaxMs} ms: local reads are refused until it does (?stale reads anyway)`)
+      else this.#options.log?.info(`replica ${this.#options.replicaId} is in contact with a leader again: local reads are served`)
+      for (const listener of this.#statusListeners) listener()
+    }
     this.#runSoon()
   }
 
@@ -1007,6 +1047,7 @@ export class Replica {
     if (soft.leader !== 0 && this.#forwards.length > 0) this.#scheduleForward(0)
     const change: RoleChange = { role: soft.role, leader: this.leaderId, term: soft.term }
     for (const listener of this.#roleListeners) listener(change)
+    for (const listener of this.#statusListeners) listener()
   }
 
   /** Learns the addresses of a membership seen in the log or a snapshot; who is a member is the core's to say. */

@@ -64,7 +64,7 @@ export class ServingThreads {
     const { replica } = this.#options
     Atomics.store(this.#applied, 0, BigInt(replica.appliedZxid))
     const unsubscribeBatches = replica.onAppliedBatch((records) => this.#broadcast(records))
-    const unsubscribeRoles = replica.onRoleChange(() => {
+    const unsubscribeStatus = replica.onStatusChange(() => {
       const status = replica.status()
       for (const thread of this.#threads) thread.worker.postMessage({ t: 'status', status } satisfies ToWorker)
     })
@@ -73,7 +73,7 @@ export class ServingThreads {
     })
     this.#unsubscribe = () => {
       unsubscribeBatches()
-      unsubscribeRoles()
+      unsubscribeStatus()
       unsubscribeResets()
     }
     await Promise.all(Array.from({ length: count }, (_, i) => this.#spawn(i + 1)))

@@ -5,8 +5,10 @@
 // sent to the cut-off replica is never acknowledged (503 or 504: it did not
 // happen, or its outcome is unknown); a cut-off leader steps down (check
 // quorum) and commits nothing meanwhile; a session whose client heartbeats
-// through the majority is not expired; after healing, every replica has the
-// same digest at the same zxid and every acknowledged write.
+// through the majority is not expired; a cut-off replica refuses local reads
+// once it has heard from no leader for leaderContactMaxMs, and serves them
+// again after healing; every replica then has the same digest at the same
+// zxid and every acknowledged write.
 import { afterAll, expect, it } from 'vitest'
 import { TestCluster, missingOn, writer, type Acked } from '../support/cluster-process.ts'
 
@@ -16,6 +18,21 @@ afterAll(async () => {
 })
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** How long a replica may hear from no leader before it refuses local reads (--leader-contact-max-ms here). */
+const leaderContactMaxMs = 2500
+
+/** Polls a plain read of `path` on `url` until it answers `status` (within `timeoutMs`); resolves with the answer's body. */
+async function readUntil(url: string, path: string, status: number, timeoutMs = leaderContactMaxMs + 3000): Promise<{ code?: string; detail?: string }> {
+  const deadline = Date.now() + timeoutMs
+  for (let last = 0; ; await sleep(100)) {
+    const response = await fetch(`${url}/znodes${path}`, { signal: AbortSignal.timeout(2000) }).catch(() => null)
+    const body = ((await response?.json().catch(() => null)) ?? {}) as { code?: string; detail?: string }
+    last = response?.status ?? 0
+    if (last === status) return body
+    if (Date.now() > deadline) throw new Error(`${url}/znodes${path} still answers ${last}, not ${status}, after ${timeoutMs} ms`)
+  }
+}
 
 async function put(url: string, path: string, data: string, timeoutMs: number, headers: Record<string, string> = {}): Promise<number> {
   const response = await fetch(`${url}/znodes${path}`, { method: 'PUT', body: data, headers, signal: AbortSignal.timeout(timeoutMs) })
@@ -94,7 +111,7 @@ it('a cut-off follower, then a cut-off leader: the majority commits, the minorit
   cluster = await TestCluster.start({
     size: 3,
     proxied: true,
-    args: ['--tick-ms', '500', '--session-check-interval-ms', '50', '--write-timeout-ms', '3000', '--peer-timeout-ms', '2000'],
+    args: ['--tick-ms', '500', '--session-check-interval-ms', '50', '--write-timeout-ms', '3000', '--peer-timeout-ms', '2000', '--leader-contact-max-ms', String(leaderContactMaxMs)],
   })
   const c = cluster
   const links = c.links as NonNullable<TestCluster['links']>
@@ -143,6 +160,9 @@ it('a cut-off follower, then a cut-off leader: the majority commits, the minorit
   targets = [leader, steady]
   const cutAt = Date.now()
   links.isolate(cutFollower)
+  // Polled from the cut on, so that the time it took shows.
+  const refusal = readUntil(c.url(cutFollower), '/pt', 503).then((body) => ({ body, ms: Date.now() - cutAt }))
+  refusal.catch(() => undefined) // awaited below
   const minorityWrite = put(c.url(cutFollower), '/pt/minority-follower', 'm', 15_000).catch(() => 0)
   const followerCutMs = await firstWriteMs([c.url(leader), c.url(steady)], '/pt/after-follower-cut', cutAt)
   await sleep(3000)
@@ -153,8 +173,23 @@ it('a cut-off follower, then a cut-off leader: the majority commits, the minorit
   expect(duringFollowerCut.find((status) => status?.id === leader)?.role).toBe('leader')
   const cutCommit = duringFollowerCut.find((status) => status?.id === cutFollower)?.commitZxid ?? 0
   expect(cutCommit).toBeLessThan(duringFollowerCut.find((status) => status?.id === leader)?.commitZxid ?? 0)
+  // Past leaderContactMaxMs the cut-off follower refuses local reads (its
+  // tree may be behind by any amount); ?stale reads what it has; the
+  // majority serves reads throughout.
+  const { body: refusedRead, ms: refusedMs } = await refusal
+  expect(refusedRead.code).toBe('ConnectionLoss')
+  expect(refusedMs).toBeGreaterThanOrEqual(leaderContactMaxMs)
+  expect((await fetch(`${c.url(cutFollower)}/znodes/pt?stale`)).status).toBe(200)
+  expect((await c.status(cutFollower, 3000, true))?.cutOff).toBe(true)
+  for (const id of [leader, steady]) {
+    expect((await fetch(`${c.url(id)}/znodes/pt`)).status, `a read on replica ${id}, in the majority`).toBe(200)
+    expect((await c.status(id, 3000, true))?.cutOff).toBe(false)
+  }
   links.heal()
   targets = c.ids
+  const healedAt = Date.now()
+  await readUntil(c.url(cutFollower), '/pt', 200)
+  const servingAgainMs = Date.now() - healedAt
   await sleep(500)
 
   // ---- 2. The leader is cut off: the other two elect a leader and commit; the old one steps down.
@@ -192,15 +227,20 @@ it('a cut-off follower, then a cut-off leader: the majority commits, the minorit
   expect(cutOff?.commitZxid, 'the cut-off replica committed nothing while cut off').toBe(oldCommit)
   expect(cutOff?.commitZxid).toBeLessThan(successorStatus?.commitZxid ?? 0)
   expect(successorStatus?.term).toBeGreaterThan(cutOff?.term ?? Infinity)
+  // The old leader, cut off too, refuses local reads once past leaderContactMaxMs.
+  expect((await readUntil(c.url(leader), '/pt', 503)).code).toBe('ConnectionLoss')
+  expect((await c.status(successor, 3000, true))?.cutOff).toBe(false)
   console.log(
     `follower ${cutFollower} cut off: leader ${leader} served a write ${followerCutMs} ms later; ` +
       `leader ${leader} cut off: replica ${successor} leads and served a write ${leaderCutMs} ms later, ${leader} stepped down after ${steppedDownMs} ms; ` +
-      `writes through the cut-off replica answered ${followerAnswer} and ${leaderAnswer}`,
+      `writes through the cut-off replica answered ${followerAnswer} and ${leaderAnswer}; ` +
+      `the cut-off follower refused reads ${refusedMs} ms after the cut and served them again ${servingAgainMs} ms after healing`,
   )
 
   // ---- Healed: one leader, one history, nothing acknowledged lost, the session alive.
   links.heal()
   targets = c.ids
+  await readUntil(c.url(leader), '/pt', 200)
   await sleep(1000)
   isDone = true
   await Promise.all(writers)

@@ -2,7 +2,8 @@
 // a write that lands on a follower's second thread is handed to the main
 // thread, forwarded to the leader, and answered by that thread from its own
 // copy of the tree once the entry reaches it (the DoneMessage path). Many
-// connections at once, so the kernel spreads them over both threads.
+// connections at once, so the kernel spreads them over both threads. Once
+// the follower is cut off from the others, neither thread serves local reads.
 import { afterAll, expect, it } from 'vitest'
 import { TestCluster } from '../support/cluster-process.ts'
 
@@ -44,4 +45,26 @@ it('answers every write a follower takes on either serving thread with the resul
   expect(children).toHaveLength(connections * perConnection)
   const sample = await fetch(`${cluster.url(leader)}/znodes/st/c7-3?raw`)
   expect(await sample.text()).toBe('w7-3')
+
+  // The others die: past leaderContactMaxMs both of the follower's threads
+  // refuse local reads (the main thread tells the other one it is cut off),
+  // and serve them with ?stale.
+  const others = cluster.ids.filter((id) => id !== follower)
+  await Promise.all(others.map((id) => cluster?.nodes.get(id)?.kill()))
+  const killedAt = Date.now()
+  const answers = await Promise.all(
+    Array.from({ length: connections }, async () => {
+      for (;;) {
+        const response = await fetch(`${url}/znodes/st/c7-3`)
+        const body = (await response.json()) as { code?: string }
+        if (response.status !== 200 || Date.now() - killedAt > 15_000) return `${response.status} ${body.code ?? ''}`
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    }),
+  )
+  expect(new Set(answers)).toEqual(new Set(['503 ConnectionLoss']))
+  const late = await Promise.all(Array.from({ length: connections }, () => fetch(`${url}/znodes/st/c7-3`).then((response) => response.status)))
+  expect(new Set(late)).toEqual(new Set([503]))
+  const stale = await Promise.all(Array.from({ length: connections }, () => fetch(`${url}/znodes/st/c7-3?stale&raw`).then((response) => response.text())))
+  expect(new Set(stale)).toEqual(new Set(['w7-3']))
 }, 60_000)

@@ -23,6 +23,7 @@ interface Report {
   appliedZxid: number
   lag: number
   digest: string | null
+  cutOff: boolean | null
 }
 
 it('lists every member from any replica, with one leader and equal digests once converged', async () => {
@@ -38,6 +39,7 @@ it('lists every member from any replica, with one leader and equal digests once 
     for (const report of body.replicas) {
       expect(report.clientUrl).toBe(cluster.url(report.id))
       expect(report.lag).toBe(0)
+      expect(report.cutOff).toBe(false)
     }
   }
 })
@@ -73,7 +75,7 @@ it('shows a stopped replica as unreachable', async () => {
   await cluster.nodes.get(follower)?.kill()
   const body = (await (await fetch(`${cluster.url(leader)}/cluster`)).json()) as { replicas: Report[] }
   const report = body.replicas.find((each) => each.id === follower)
-  expect(report).toMatchObject({ role: 'unreachable', digest: null })
+  expect(report).toMatchObject({ role: 'unreachable', digest: null, cutOff: null })
   // The other two still commit.
   expect((await fetch(`${cluster.url(leader)}/znodes/after-stop`, { method: 'PUT', body: 'x' })).status).toBe(201)
 })
@@ -88,7 +90,7 @@ it('answers ?local with its own figures alone, at once, while a peer does not an
     const elapsedMs = performance.now() - startedMs
     const body = (await response.json()) as { id: number; role: string; appliedZxid: number; digest: string; replicas: Report[] }
     expect(response.status).toBe(200)
-    expect(body.replicas).toEqual([{ id: leader, clientUrl: cluster.url(leader), role: 'leader', term: expect.any(Number), commitZxid: expect.any(Number), appliedZxid: body.appliedZxid, lag: expect.any(Number), digest: body.digest }])
+    expect(body.replicas).toEqual([{ id: leader, clientUrl: cluster.url(leader), role: 'leader', term: expect.any(Number), commitZxid: expect.any(Number), appliedZxid: body.appliedZxid, lag: expect.any(Number), digest: body.digest, cutOff: false }])
     // The full answer waits up to a second for the paused peer; ?local asks nobody.
     expect(elapsedMs).toBeLessThan(900)
     const full = (await (await fetch(`${cluster.url(leader)}/cluster`)).json()) as { replicas: Report[] }

@@ -30,6 +30,7 @@ export interface ClusterStatusBody {
   readonly leader: number | null
   readonly commitZxid: number
   readonly appliedZxid: number
+  readonly cutOff: boolean
   readonly digest: string
   readonly znodes: number
   readonly sessions: number

@@ -102,4 +102,12 @@ describe('parseConfig', () => {
   it('keeps the heartbeat shorter than the election timeout', () => {
     expect(() => parseConfig({ argv: ['--heartbeat-ticks', '10', '--election-ticks', '10'], env: {} })).toThrow(/heartbeatTicks/)
   })
+
+  it('cuts a replica off only after more than twice the longest election timeout without a leader', () => {
+    expect(parseConfig({ argv: [], env: {} }).leaderContactMaxMs).toBe(5000)
+    // Defaults: 10 ticks of 50 ms, randomized up to 1 s: the bound is 2 s.
+    expect(parseConfig({ argv: ['--leader-contact-max-ms', '2001'], env: {} }).leaderContactMaxMs).toBe(2001)
+    expect(() => parseConfig({ argv: ['--leader-contact-max-ms', '2000'], env: {} })).toThrow(/leaderContactMaxMs must exceed .* 2000 ms/)
+    expect(() => parseConfig({ argv: ['--election-ticks', '60'], env: {} })).toThrow(/leaderContactMaxMs/)
+  })
 })

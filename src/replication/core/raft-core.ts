@@ -77,6 +77,8 @@ export class RaftCore {
   #electionElapsed = 0
   #heartbeatElapsed = 0
   #electionTimeout = 0
+  /** See contactTicks(). Counts from this core's start: a replica that starts is in contact. */
+  #contactElapsed = 0
   /** Votes (or pre-votes) received in the current campaign. */
   #votes = new Map<number, boolean>()
   /** On the leader: one per voter, itself included. */
@@ -145,6 +147,7 @@ export class RaftCore {
   // Inputs.
 
   tick(): void {
+    this.#contactElapsed++
     if (this.#role === 'leader') this.#tickLeader()
     else this.#tickElection()
   }
@@ -175,6 +178,7 @@ export class RaftCore {
         this.#becomeFollower(this.#term, 0)
         return
       }
+      this.#contactElapsed = 0
       this.#transferee = 0
     }
     if (this.#heartbeatElapsed >= this.#config.heartbeatTicks) {
@@ -322,6 +326,7 @@ export class RaftCore {
     if (this.#role !== 'follower') this.#becomeFollower(this.#term, m.from)
     this.#leader = m.from
     this.#electionElapsed = 0
+    this.#contactElapsed = 0
     if (m.type === 'append') this.#handleAppend(m)
     else if (m.type === 'heartbeat') this.#handleHeartbeat(m)
     else this.#handleSnapshot(m)
@@ -599,6 +604,7 @@ export class RaftCore {
   #becomeLeader(): void {
     this.#role = 'leader'
     this.#leader = this.#id
+    this.#contactElapsed = 0
     this.#reset()
     const next = this.#log.lastIndex() + 1
     this.#progress = new Map()
@@ -910,6 +916,15 @@ export class RaftCore {
   /** The term of the entry at index, while the log (or its start) holds it. */
   termAt(index: number): number | undefined {
     return this.#log.term(index)
+  }
+
+  /**
+   * Ticks since this replica last heard from a leader of its term; while it
+   * leads, since a majority last showed it still does (check quorum, at most
+   * an election timeout ago as long as it keeps leading).
+   */
+  contactTicks(): number {
+    return this.#contactElapsed
   }
 
   #isVoter(): boolean {

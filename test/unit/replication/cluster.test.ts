@@ -78,6 +78,7 @@ function optionsOf(id: number, store = new MemoryStore()): ReplicaOptions {
       heartbeatTicks: 1,
       appendBytesMax: 64 * 1024,
       appendsInFlightMax: 4,
+      leaderContactMaxMs: 400,
       members,
       random: Math.random,
       peerTimeoutMs: 1000,
@@ -188,6 +189,43 @@ describe('a cluster of three in one process', () => {
     expect(first.tree.digest()).toBe(second.tree.digest())
   })
 
+  it('cuts off a replica that hears from no leader for longer than leaderContactMaxMs (400 ms here), until it hears from one again', async () => {
+    const replicas = [1, 2, 3].map((id) => start(id))
+    const leader = await until('a leader', () => leaderOf(replicas))
+    const [follower, other] = replicas.filter((replica) => replica !== leader) as [Replica, Replica]
+    const flips: boolean[] = []
+    follower.onStatusChange(() => flips.push(follower.isCutOff))
+    // A working cluster cuts no one off: the leader confirms its majority every election timeout.
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    expect(replicas.map((replica) => replica.isCutOff)).toEqual([false, false, false])
+
+    network.down.add(follower.status().id)
+    const cutAt = performance.now()
+    await until('the follower cut off', () => follower.isCutOff || undefined, 3000)
+    expect(performance.now() - cutAt).toBeGreaterThanOrEqual(380)
+    expect(follower.status().isCutOff).toBe(true)
+    expect(flips).toContain(true)
+    // The majority goes on, in contact.
+    await submit(other, put('/while-cut'))
+    expect([leader.isCutOff, other.isCutOff]).toEqual([false, false])
+    network.down.delete(follower.status().id)
+    await until('the follower back in contact', () => (follower.isCutOff ? undefined : true), 3000)
+    expect(flips.at(-1)).toBe(false)
+
+    // A leader cut off steps down, then is cut off itself; the others elect a leader and are not.
+    const leaderId = leader.status().id
+    network.down.add(leaderId)
+    await until('the old leader cut off', () => leader.isCutOff || undefined, 3000)
+    expect(leader.isLeader).toBe(false)
+    const survivors = replicas.filter((replica) => replica !== leader)
+    const second = await until('a new leader', () => leaderOf(survivors))
+    await submit(second, put('/after-leader-cut'))
+    await new Promise((resolve) => setTimeout(resolve, 450))
+    expect(survivors.map((replica) => replica.isCutOff)).toEqual([false, false])
+    network.down.delete(leaderId)
+    await until('the old leader back in contact', () => (leader.isCutOff ? undefined : true), 3000)
+  })
+
   it('adds a fourth voter and removes the leader itself, answering both changes, while writes go on', async () => {
     const replicas = [1, 2, 3].map((id) => start(id))
     const first = await until('a leader', () => leaderOf(replicas))
@@ -230,6 +268,8 @@ describe('a cluster of three in one process', () => {
     await expect(submit(follower, put('/after-removal'))).rejects.toMatchObject({ code: 'ConnectionLoss' })
     expect(performance.now() - startedMs).toBeLessThan(2000)
     expect(leader.tree.getData('/after-removal')).toBeUndefined()
+    // No leader talks to it any more: it is cut off, and refuses local reads (its tree stopped).
+    await until('the removed follower cut off', () => follower.isCutOff || undefined, 3000)
   })
 
   it('takes writes again on a removed leader once it is added back, also when it catches up by a snapshot', async () => {

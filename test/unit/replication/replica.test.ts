@@ -34,6 +34,7 @@ function options(store: LogStore, overrides: Partial<ReplicaOptions> = {}): Repl
       heartbeatTicks: 1,
       appendBytesMax: 1024 * 1024,
       appendsInFlightMax: 4,
+      leaderContactMaxMs: 1000,
       members: [{ id: 1, host: '127.0.0.1', port: 1 }],
       random: () => 0.5,
       peerTimeoutMs: 1000,
