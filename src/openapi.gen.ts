@@ -311,7 +311,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness for supervisors and load balancers */
+        /** Liveness for supervisors, readiness for load balancers */
         get: operations["health"];
         put?: never;
         post?: never;
@@ -1437,14 +1437,22 @@ export interface operations {
     };
     health: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Readiness rather than liveness: 503 `ConnectionLoss` while the
+                 *     replica is cut off from the leader and refuses local reads (see
+                 *     the `stale` parameter). A cut-off replica is alive: restarting it
+                 *     does not help.
+                 */
+                ready?: components["schemas"]["Flag"];
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description The replica is up and applying. */
+            /** @description The replica is up and applying (with `ready`, also in contact with a leader). */
             200: {
                 headers: {
                     "Herd-Zxid": components["headers"]["HerdZxid"];
@@ -1455,6 +1463,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };

@@ -4,7 +4,7 @@ import type { ApiDeps } from './deps.ts'
 import type { HttpRequest, Reply } from './http.ts'
 import { json } from './reply.ts'
 import { HerdError } from '../errors.ts'
-import { flag, integer, jsonInteger, jsonObject, jsonString, parseQuery, readJson } from './request.ts'
+import { flag, integer, jsonInteger, jsonObject, jsonString, parseQuery, readJson, refuseIfCutOff } from './request.ts'
 
 /** How long GET /cluster waits for each other replica to report itself. */
 const peerStatusTimeoutMs = 1000
@@ -56,8 +56,10 @@ export async function removeMember(req: HttpRequest, deps: ApiDeps): Promise<Rep
   return json(deps, 200, done)
 }
 
+/** Liveness; with ?ready, readiness to serve reads too (a cut-off replica is alive, and not ready). */
 export function health(req: HttpRequest, deps: ApiDeps): Reply {
-  parseQuery(req.target.search, [])
+  const query = parseQuery(req.target.search, ['ready'])
+  if (flag(query, 'ready')) refuseIfCutOff(deps)
   return json(deps, 200, { status: 'ok', zxid: deps.replica.appliedZxid })
 }
 

@@ -181,9 +181,13 @@ it('a cut-off follower, then a cut-off leader: the majority commits, the minorit
   expect(refusedMs).toBeGreaterThanOrEqual(leaderContactMaxMs)
   expect((await fetch(`${c.url(cutFollower)}/znodes/pt?stale`)).status).toBe(200)
   expect((await c.status(cutFollower, 3000, true))?.cutOff).toBe(true)
+  // Alive, and not ready (for a load balancer's check).
+  expect((await fetch(`${c.url(cutFollower)}/health`)).status).toBe(200)
+  expect((await fetch(`${c.url(cutFollower)}/health?ready`)).status).toBe(503)
   for (const id of [leader, steady]) {
     expect((await fetch(`${c.url(id)}/znodes/pt`)).status, `a read on replica ${id}, in the majority`).toBe(200)
     expect((await c.status(id, 3000, true))?.cutOff).toBe(false)
+    expect((await fetch(`${c.url(id)}/health?ready`)).status).toBe(200)
   }
   links.heal()
   targets = c.ids
