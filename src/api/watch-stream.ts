@@ -10,15 +10,22 @@
 // stream may hold at most watchBufferBytesMax unsent bytes (a client that
 // stops reading is cut off, never silently skipped); one timer sends every
 // stream's keep-alive. A closed connection releases its watch at once.
+//
+// A replica cut off from the leader ends its streams (those that did not ask
+// for ?stale) as a ZooKeeper server cut off from the quorum drops its
+// clients: the change a stream waits for may be committed elsewhere and never
+// reach it meanwhile. A client re-arms on another replica from the zxid it
+// last saw and misses nothing.
 import type { Timer } from '../clock.ts'
 import { HerdError } from '../errors.ts'
 import type { TreeEvent } from '../tree/index.ts'
 import { watchKinds, type WatchKind, type WatchSink } from '../watches/index.ts'
 import type { ApiDeps } from './deps.ts'
 import type { HttpRequest, Reply, StreamBody, StreamChannel } from './http.ts'
-import { integer, integerParam, queryValue, type Query } from './request.ts'
+import { flag, integer, integerParam, queryValue, type Query } from './request.ts'
 
 const keepalive = ': keepalive\n\n'
+const cutOffNotice = ': this replica is cut off from the leader: watch again on another replica, from the zxid last seen\n\n'
 
 export function formatEvent(event: TreeEvent): string {
   const data = JSON.stringify({ type: event.type, path: event.path, zxid: event.zxid, stat: event.stat, ...(event.isResync === true ? { resync: true } : {}) })
@@ -28,6 +35,8 @@ export function formatEvent(event: TreeEvent): string {
 /** One armed watch's stream: written by the registry's fire, the keep-alive timer, or cut off. */
 class WatchStream implements StreamBody, WatchSink {
   readonly #streams: OpenStreams
+  /** Armed with ?stale: it waits on a cut-off replica too. */
+  readonly acceptsStale: boolean
   #greeting = ''
   #channel: StreamChannel | null = null
   /** An event that fired before the headers went out. */
@@ -35,8 +44,9 @@ class WatchStream implements StreamBody, WatchSink {
   #release: () => void = () => {}
   #isDone = false
 
-  constructor(streams: OpenStreams) {
+  constructor(streams: OpenStreams, acceptsStale: boolean) {
     this.#streams = streams
+    this.acceptsStale = acceptsStale
   }
 
   armed(release: () => void, greeting: string): void {
@@ -73,9 +83,9 @@ class WatchStream implements StreamBody, WatchSink {
     this.#streams.delete(this)
   }
 
-  /** Ends the stream (shutdown): clients reconnect elsewhere with Last-Event-ID. */
-  end(): void {
-    this.#finish()
+  /** Ends the stream (shutdown, cut off), with a last comment if given: clients reconnect elsewhere with Last-Event-ID. */
+  end(comment?: string): void {
+    this.#finish(comment)
   }
 
   ping(bufferBytesMax: number): void {
@@ -167,10 +177,11 @@ export class WatchStreams {
     const deps = this.#deps
     const kind = watchKind(queryValue(query, 'watch'))
     const since = sinceZxid(req, query)
+    const acceptsStale = flag(query, 'stale')
     if (since !== null && since > deps.replica.appliedZxid) {
-      return deps.replica.waitForApplied(since, deps.config.readWaitMsMax).then(() => this.#arm(req, path, kind, since))
+      return deps.replica.waitForApplied(since, deps.config.readWaitMsMax).then(() => this.#arm(req, path, kind, since, acceptsStale))
     }
-    return this.#arm(req, path, kind, since)
+    return this.#arm(req, path, kind, since, acceptsStale)
   }
 
   /** Ends every open stream (shutdown). */
@@ -183,9 +194,9 @@ export class WatchStreams {
     this.closeAll()
   }
 
-  #arm(req: HttpRequest, path: string, kind: WatchKind, since: number | null): Reply {
+  #arm(req: HttpRequest, path: string, kind: WatchKind, since: number | null, acceptsStale: boolean): Reply {
     const deps = this.#deps
-    const stream = new WatchStream(this.#open)
+    const stream = new WatchStream(this.#open, acceptsStale)
     const result = deps.watches.arm({ path, kind, sinceZxid: since, clientKey: req.remoteAddress }, stream, deps.replica.tree)
     const headers = {
       'content-type': 'text/event-stream',
@@ -206,6 +217,9 @@ export class WatchStreams {
 
   /** Keep-alives for this tick's share of the streams, so each gets one about every watchKeepaliveMs. */
   #ping(tickMs: number): void {
+    if (this.#deps.replica.isCutOff && this.#open.size > 0) {
+      for (const stream of this.#open.all()) if (!stream.acceptsStale) stream.end(cutOffNotice)
+    }
     const { watchBufferBytesMax, watchKeepaliveMs } = this.#deps.config
     this.#owedMs = Math.min(this.#owedMs + this.#open.size * tickMs, this.#open.size * watchKeepaliveMs)
     const share = Math.floor(this.#owedMs / watchKeepaliveMs)

@@ -11,6 +11,7 @@
 // zxid and every acknowledged write.
 import { afterAll, expect, it } from 'vitest'
 import { TestCluster, missingOn, writer, type Acked } from '../support/cluster-process.ts'
+import { openStream } from '../support/http.ts'
 
 let cluster: TestCluster | null = null
 afterAll(async () => {
@@ -158,6 +159,10 @@ it('a cut-off follower, then a cut-off leader: the majority commits, the minorit
 
   // ---- 1. A follower is cut off: the leader keeps leading and committing.
   targets = [leader, steady]
+  // Watches held by the follower (of /pt's data, which nothing changes).
+  const watch = await openStream(c.url(cutFollower), '/znodes/pt?watch=data')
+  const staleWatch = await openStream(c.url(cutFollower), '/znodes/pt?watch=data&stale')
+  expect([watch.status, staleWatch.status]).toEqual([200, 200])
   const cutAt = Date.now()
   links.isolate(cutFollower)
   // Polled from the cut on, so that the time it took shows.
@@ -180,6 +185,14 @@ it('a cut-off follower, then a cut-off leader: the majority commits, the minorit
   expect(refusedRead.code).toBe('ConnectionLoss')
   expect(refusedMs).toBeGreaterThanOrEqual(leaderContactMaxMs)
   expect((await fetch(`${c.url(cutFollower)}/znodes/pt?stale`)).status).toBe(200)
+  // Its watch streams end without an event, so that their clients watch
+  // again elsewhere (as ZooKeeper drops the clients of a cut-off server);
+  // one armed with ?stale waits on.
+  const ended = await watch.ended(2000)
+  expect(ended).toContain('cut off')
+  expect(ended).not.toContain('event:')
+  expect(staleWatch.isEnded()).toBe(false)
+  staleWatch.abort()
   expect((await c.status(cutFollower, 3000, true))?.cutOff).toBe(true)
   // Alive, and not ready (for a load balancer's check).
   expect((await fetch(`${c.url(cutFollower)}/health`)).status).toBe(200)
