@@ -16,6 +16,7 @@ export const errorCodes = [
   'BadArguments',
   'RequestTimeout',
   'Throttled',
+  'NewConfigNoQuorum',
   // ZooKeeper's API errors
   'NoNode',
   'NoAuth',

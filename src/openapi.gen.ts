@@ -270,10 +270,14 @@ export interface paths {
          * @description Adds a replica to the voters, with the address of its peer port. Start
          *     the new replica first with `--join` and `--peers` naming the current
          *     voters and itself; it takes no part in elections until the change is
-         *     applied, then catches up by snapshot or log. Any replica may be asked
-         *     (a follower passes the change to the leader). Answered once the change
-         *     is applied on this replica. 429 Throttled while another change (or the
-         *     leader's first entry of its term) is not committed yet.
+         *     applied. The leader first catches it up (by snapshot or log) as a
+         *     learner, which counts toward no quorum, and proposes the change only
+         *     once it holds the log (thesis §4.2.1); one that does not catch up
+         *     within the write timeout is not added (409 `NewConfigNoQuorum`, as
+         *     ZooKeeper's reconfig). Any replica may be asked (a follower passes the
+         *     change to the leader). Answered once the change is applied on this
+         *     replica. 429 Throttled while another change (or the leader's first
+         *     entry of its term) is not committed yet.
          */
         post: operations["addMember"];
         delete?: never;
@@ -622,7 +626,7 @@ export interface components {
             title: string;
             status: number;
             /** @enum {string} */
-            code: "SystemError" | "RuntimeInconsistency" | "DataInconsistency" | "ConnectionLoss" | "MarshallingError" | "Unimplemented" | "OperationTimeout" | "BadArguments" | "RequestTimeout" | "Throttled" | "NoNode" | "NoAuth" | "BadVersion" | "NoChildrenForEphemerals" | "NodeExists" | "NotEmpty" | "SessionExpired" | "InvalidACL" | "AuthFailed" | "NotReadOnly" | "QuotaExceeded" | "PayloadTooLarge" | "NotFound" | "MethodNotAllowed" | "UnsupportedMediaType" | "IdempotencyKeyReused" | "Compacted";
+            code: "SystemError" | "RuntimeInconsistency" | "DataInconsistency" | "ConnectionLoss" | "MarshallingError" | "Unimplemented" | "OperationTimeout" | "BadArguments" | "RequestTimeout" | "Throttled" | "NewConfigNoQuorum" | "NoNode" | "NoAuth" | "BadVersion" | "NoChildrenForEphemerals" | "NodeExists" | "NotEmpty" | "SessionExpired" | "InvalidACL" | "AuthFailed" | "NotReadOnly" | "QuotaExceeded" | "PayloadTooLarge" | "NotFound" | "MethodNotAllowed" | "UnsupportedMediaType" | "IdempotencyKeyReused" | "Compacted";
             detail: string;
             zxid: components["schemas"]["Zxid"];
             /** @description The znode the error is about */
@@ -1407,6 +1411,15 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            /** @description The replica is a member already (`NodeExists`), or did not catch up with the log in time and was not added (`NewConfigNoQuorum`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             default: components["responses"]["Error"];
         };
     };

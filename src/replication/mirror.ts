@@ -135,7 +135,8 @@ export class MirrorReplica implements ReplicaHandle {
   }
 
   async changeMembership(change: MembershipChange): Promise<{ readonly zxid: number; readonly members: readonly Member[] }> {
-    const done = (await this.#options.ask('membership', this.#options.writeTimeoutMs, change)) as { zxid: number; members: Member[] }
+    // The Replica may take a write timeout to catch a new replica up, another to commit, and a peer call's time if it follows.
+    const done = (await this.#options.ask('membership', 3 * this.#options.writeTimeoutMs, change)) as { zxid: number; members: Member[] }
     await this.waitForApplied(done.zxid, this.#options.writeTimeoutMs)
     return done
   }

@@ -474,8 +474,8 @@ export class Replica {
     this.#calls.set(method, handler)
   }
 
-  /** Calls `method` on the leader; ConnectionLoss when there is none or it cannot be reached. */
-  async callLeader(method: string, args: unknown): Promise<unknown> {
+  /** Calls `method` on the leader; ConnectionLoss when there is none or it cannot be reached (or takes longer than timeoutMs). */
+  async callLeader(method: string, args: unknown, timeoutMs = this.#options.raft.peerTimeoutMs): Promise<unknown> {
     const leader = this.#leader
     if (leader === this.#options.replicaId) {
       const handler = this.#calls.get(method)
@@ -483,7 +483,7 @@ export class Replica {
       return handler(leader, args)
     }
     if (leader === 0 || this.#options.transport === null) throw notLeader('no leader is known at the moment; retry shortly')
-    return this.#options.transport.call(leader, method, args, this.#options.raft.peerTimeoutMs)
+    return this.#options.transport.call(leader, method, args, timeoutMs)
   }
 
   /**
@@ -574,30 +574,82 @@ export class Replica {
    */
   async changeMembership(change: MembershipChange): Promise<{ readonly zxid: number; readonly members: readonly Member[] }> {
     if (this.#role !== 'leader') {
-      const answer = (await this.callLeader('membership', change)) as { zxid?: unknown }
+      // The leader may take a write timeout to catch a new replica up, and another to commit the change.
+      const answer = (await this.callLeader('membership', change, 2 * this.#options.writeTimeoutMs + this.#options.raft.peerTimeoutMs)) as { zxid?: unknown }
       const zxid = typeof answer === 'object' && answer !== null && typeof answer.zxid === 'number' ? answer.zxid : 0
       await this.waitForApplied(zxid, this.#options.writeTimeoutMs)
       return { zxid, members: this.members() }
     }
-    const current = this.members()
-    const isMember = (id: number): boolean => current.some((member) => member.id === id)
+    const isMember = (id: number): boolean => this.members().some((member) => member.id === id)
     let next: Member[]
     if ('add' in change) {
-      if (isMember(change.add.id)) throw new HerdError('NodeExists', `replica ${change.add.id} is a member already`)
-      next = [...current, change.add]
-      this.#pendingAddresses.set(change.add.id, change.add)
+      const { id } = change.add
+      if (isMember(id)) throw new HerdError('NodeExists', `replica ${id} is a member already`)
+      this.#pendingAddresses.set(id, change.add)
+      this.#options.transport?.setPeers(new Map([...this.#known, ...this.#pendingAddresses]))
+      try {
+        await this.#catchUp(id)
+      } catch (error) {
+        this.#core.removeLearner(id)
+        this.#pendingAddresses.delete(id)
+        this.#options.transport?.setPeers(this.#known)
+        throw error
+      }
+      // The catch-up took time: the members may have changed meanwhile.
+      if (isMember(id)) throw new HerdError('NodeExists', `replica ${id} is a member already`)
+      next = [...this.members(), change.add]
     } else {
+      const current = this.members()
       if (!isMember(change.remove)) throw new HerdError('NoNode', `replica ${change.remove} is not a member`)
       if (current.length === 1) throw new HerdError('BadArguments', 'the last voter cannot be removed')
       next = current.filter((member) => member.id !== change.remove)
     }
     const index = this.#core.proposeMembership(next.map((member) => member.id))
+    // A learner proposed as a voter stays replicated to as one.
+    if ('add' in change) this.#core.removeLearner(change.add.id)
     if (index === null) {
       throw new HerdError('Throttled', 'another membership change (or this leader\'s first entry) is not committed yet; retry shortly')
     }
     this.#runSoon()
     const committed = await this.#await(index, this.#term)
     return { zxid: committed.zxid, members: this.members() }
+  }
+
+  /**
+   * Catches a replica up before it is proposed as a voter (thesis §4.2.1):
+   * the leader replicates to it as a learner, which counts toward no quorum,
+   * in rounds, each to the commit index at its start, until a round takes
+   * less than an election timeout. Added at once, an empty replica counts
+   * toward the quorum while it copies the log (writes wait for it when a
+   * voter is down), and an unreachable one costs the cluster a voter's worth
+   * of tolerance for good. As ZooKeeper's reconfig does, a replica that does
+   * not catch up within the write timeout is not added: NewConfigNoQuorum.
+   */
+  async #catchUp(id: number): Promise<void> {
+    const { clock, writeTimeoutMs } = this.#options
+    const roundMaxMs = this.#options.raft.tickMs * this.#options.raft.electionTicks
+    const deadlineMs = clock.nowMs() + writeTimeoutMs
+    if (!this.#core.addLearner(id)) throw notLeader(`replica ${this.#options.replicaId} does not lead`)
+    this.#runSoon()
+    let roundStartMs = clock.nowMs()
+    let target = this.#core.status().commit
+    for (;;) {
+      if (this.#isClosed || this.#role !== 'leader') throw notLeader(`leadership changed while replica ${id} caught up; retry`)
+      const nowMs = clock.nowMs()
+      if ((this.#core.matchOf(id) ?? 0) >= target) {
+        if (nowMs - roundStartMs < roundMaxMs) return
+        roundStartMs = nowMs
+        target = this.#core.status().commit
+        continue
+      }
+      if (nowMs >= deadlineMs) {
+        throw new HerdError(
+          'NewConfigNoQuorum',
+          `replica ${id} did not catch up with the log within ${writeTimeoutMs} ms, so it was not added: start it first (with --join, and --peers naming the voters and itself) and check that the leader reaches its peer port`,
+        )
+      }
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, this.#options.raft.tickMs))
+    }
   }
 
   /** Consensus messages from another replica (the peer server checked who sent them). */

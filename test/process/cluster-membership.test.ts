@@ -1,6 +1,7 @@
 // Membership at run time, one replica at a time through the log: a 3-voter
 // cluster grows to 5 (each new replica started with --join, then added with
-// POST /cluster/members on any replica) and shrinks back to 3 (the leader
+// POST /cluster/members on any replica; one not running is refused, as the
+// leader cannot catch it up first) and shrinks back to 3 (the leader
 // itself removed first), while clients keep writing. Every acknowledged write
 // is on every remaining replica and their digests agree.
 import { afterAll, expect, it } from 'vitest'
@@ -32,7 +33,8 @@ async function change(url: string, method: 'POST' | 'DELETE', path: string, body
 }
 
 it('grows from 3 voters to 5 and back to 3 without stopping writes', async () => {
-  cluster = await TestCluster.start({ size: 3, spares: 2 })
+  // A shorter write timeout bounds how long the leader tries to catch up a replica that is not running.
+  cluster = await TestCluster.start({ size: 3, spares: 2, args: ['--write-timeout-ms', '3000'] })
   const c = cluster
   const first = await c.leader()
   const acked: string[] = []
@@ -54,8 +56,15 @@ it('grows from 3 voters to 5 and back to 3 without stopping writes', async () =>
     }
   })
 
-  await c.join(4)
   const follower = c.ids.find((id) => id !== first && id <= 3) as number
+  // Replica 4 is not running yet: the leader cannot catch it up, so it is
+  // not added (through a follower, which passes the refusal on).
+  const early = await fetch(`${c.url(follower)}/cluster/members`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 4, host: '127.0.0.1', port: c.peerPort(4) }) })
+  expect(early.status).toBe(409)
+  expect(((await early.json()) as { code: string }).code).toBe('NewConfigNoQuorum')
+  expect(((await c.status(first)) as unknown as { replicas: unknown[] }).replicas).toHaveLength(3)
+
+  await c.join(4)
   const four = await change(c.url(follower), 'POST', '/cluster/members', { id: 4, host: '127.0.0.1', port: c.peerPort(4) })
   expect(four.members.map((member) => member.id).sort()).toEqual([1, 2, 3, 4])
   await c.join(5)

@@ -85,6 +85,12 @@ export class RaftCore {
   #progress: Map<number, Progress> | null = null
   /** On the leader: the voter leadership is being handed to, 0 for none. */
   #transferee = 0
+  /**
+   * On the leader: replicas it catches up before they are proposed as voters
+   * (thesis §4.2.1). It replicates to them as to a follower; they count
+   * toward no quorum, vote in no election, and are forgotten with leadership.
+   */
+  readonly #learners = new Set<number>()
   readonly #reads = new ReadIndexQueue()
   #messages: Message[] = []
   #isBroadcastDue = false
@@ -539,6 +545,30 @@ export class RaftCore {
     if (this.#reads.size > 0) this.#broadcastHeartbeat()
   }
 
+  /**
+   * Starts replicating to `id`, a replica that is not a voter, so that it
+   * catches up before it is proposed as one (thesis §4.2.1). False when not
+   * the leader, or when `id` votes already.
+   */
+  addLearner(id: number): boolean {
+    if (this.#role !== 'leader' || !Number.isSafeInteger(id) || id <= 0 || this.voters().includes(id)) return false
+    this.#learners.add(id)
+    this.#syncProgress()
+    this.#sendAppend(id, true)
+    return true
+  }
+
+  /** Stops catching `id` up (it was proposed as a voter, or gave up); a voter keeps being replicated to. */
+  removeLearner(id: number): void {
+    if (!this.#learners.delete(id) || this.#role !== 'leader') return
+    this.#syncProgress()
+  }
+
+  /** On the leader: the highest index `id` is known to hold durably (null when it is not replicated to). */
+  matchOf(id: number): number | null {
+    return this.#progress?.get(id)?.match ?? null
+  }
+
   /** Hands leadership to `to` (thesis §3.10): catch it up, then tell it to campaign. */
   transferLeadership(to: number): boolean {
     if (this.#role !== 'leader' || to === this.#id || !this.voters().includes(to)) return false
@@ -627,6 +657,7 @@ export class RaftCore {
     this.#votes = new Map()
     this.#progress = null
     this.#transferee = 0
+    this.#learners.clear()
     this.#reads.clear()
   }
 
@@ -677,13 +708,14 @@ export class RaftCore {
   /**
    * The leader replicates to the current voters and, until a change
    * commits, to the voters it replaces: a replica being removed learns of it
-   * (and stops campaigning) instead of being cut off mid-change.
+   * (and stops campaigning) instead of being cut off mid-change. Learners
+   * too, while they catch up.
    */
   #syncProgress(): void {
     const progress = this.#progress as Map<number, Progress>
     const voters = this.voters()
     const committedVoters = this.#membership.votersAt(this.#log.committed)
-    const targets = new Set([...voters, ...committedVoters, this.#id])
+    const targets = new Set([...voters, ...committedVoters, ...this.#learners, this.#id])
     for (const id of targets) {
       if (!progress.has(id)) progress.set(id, new Progress(this.#log.lastIndex() + 1, this.#config.inflightAppendsMax))
     }

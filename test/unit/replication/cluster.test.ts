@@ -15,16 +15,25 @@ import { SessionTracker } from '../../../src/sessions/index.ts'
 
 const members = [1, 2, 3].map((id) => ({ id, host: '127.0.0.1', port: 9000 + id }))
 
+/** What the tests look at in a consensus message on its way. */
+interface RaftEntryMessage {
+  readonly type: string
+  readonly entries?: ReadonlyArray<{ readonly index: number }>
+}
+
 class LocalNetwork {
   readonly replicas = new Map<number, Replica>()
   readonly down = new Set<number>()
   /** Replicas whose forwarded writes' answers reach them only once they have applied the entries (a slow answer). */
   readonly lateAnswers = new Set<number>()
+  /** Consensus messages for which this answers true are lost on the way. */
+  drops: ((from: number, to: number, message: unknown) => boolean) | null = null
 
   transport(self: number): PeerTransport {
     return {
       setPeers: () => undefined,
       send: (to, message) => {
+        if (this.drops?.(self, to, message) === true) return
         const bytes = encodeValue([message])
         setImmediate(() => {
           const target = this.replicas.get(to)
@@ -258,6 +267,41 @@ describe('a cluster of three in one process', () => {
     expect(first.isLeader).toBe(false)
   })
 
+  it('catches a new voter up as a learner before proposing it, and does not add one that never catches up', async () => {
+    const quick = (id: number): Replica => {
+      const replica = Replica.open({ ...optionsOf(id), writeTimeoutMs: 1000 })
+      network.replicas.set(id, replica)
+      return replica
+    }
+    const replicas = [1, 2, 3].map(quick)
+    const leader = await until('a leader', () => leaderOf(replicas))
+    for (let i = 0; i < 200; i++) await submit(replicas[i % 3] as Replica, put(`/before${i}`))
+    const fourth = { id: 4, host: '127.0.0.1', port: 9004 }
+    // Nobody runs replica 4: it never catches up, so it is not added
+    // (added, it would count toward the quorum for good without ever voting).
+    await expect(changeMembership(leader, { add: fourth })).rejects.toMatchObject({ code: 'NewConfigNoQuorum' })
+    for (const replica of replicas) expect(replica.members().map((member) => member.id)).toEqual([1, 2, 3])
+    await submit(leader, put('/after-refusal'))
+
+    // Now it runs, empty, while one old voter is down: it catches up first,
+    // so the moment it votes, the leader, the other voter and it are a
+    // quorum of four that holds the log.
+    const [down, up] = replicas.filter((replica) => replica !== leader) as [Replica, Replica]
+    network.down.add(down.status().id)
+    const joining = Replica.open({ ...optionsOf(4), writeTimeoutMs: 1000, raft: { ...optionsOf(4).raft, members } })
+    network.replicas.set(4, joining)
+    const lastBefore = leader.appliedZxid
+    const added = await changeMembership(leader, { add: fourth })
+    expect(added.members.map((member) => member.id)).toEqual([1, 2, 3, 4])
+    // The change came after the catch-up: the learner held the log up to it already.
+    await joining.waitForApplied(added.zxid, 1000)
+    expect(joining.tree.exists('/before199')).toBeDefined()
+    expect(added.zxid).toBeGreaterThan(lastBefore)
+    const { zxid } = await submit(up, put('/with-four'))
+    await joining.waitForApplied(zxid, 1000)
+    expect(joining.tree.digest()).toBe(leader.tree.digest())
+  })
+
   it('fails a removed follower\'s writes at once: no leader would ever let it apply them', async () => {
     const replicas = [1, 2, 3].map((id) => start(id))
     const leader = await until('a leader', () => leaderOf(replicas))
@@ -286,13 +330,17 @@ describe('a cluster of three in one process', () => {
     await expect(submit(first, put('/refused'))).rejects.toMatchObject({ code: 'ConnectionLoss' })
     const survivors = replicas.filter((replica) => replica !== first)
     const second = await until('a new leader', () => leaderOf(survivors))
-    // Added back while cut off: the snapshot it catches up by holds the change itself.
-    network.down.add(firstId)
+    // Added back, and cut off from the change itself: it catches up as a
+    // learner to the log as it was, then every append from the change on is
+    // lost, so it learns of the change only from the snapshot it catches up by.
+    const caughtUpTo = second.status().commitZxid
+    network.drops = (_from, to, message) => to === firstId && (message as RaftEntryMessage).type === 'append' && ((message as RaftEntryMessage).entries ?? []).some((entry) => entry.index > caughtUpTo)
     const added = await changeMembership(second, { add: members.find((member) => member.id === firstId) as (typeof members)[number] })
+    expect(first.members().map((member) => member.id)).not.toContain(firstId)
     for (let i = 0; i < 60; i++) await submit(second, put(`/while-out-${i}`))
     let installs = 0
     first.onReset(() => installs++)
-    network.down.delete(firstId)
+    network.drops = null
     await first.waitForApplied(added.zxid + 60, 5000)
     expect(installs).toBeGreaterThan(0)
     const { zxid } = await submit(first, put('/back'))
@@ -307,11 +355,12 @@ describe('a cluster of three in one process', () => {
     const firstId = first.status().id
     // Cut off, the leader appends the change but cannot commit it.
     network.down.add(firstId)
-    const change = changeMembership(first, { add: { id: 4, host: '127.0.0.1', port: 9004 } }).then(
+    const removed = replicas.find((replica) => replica !== first)?.status().id as number
+    const change = changeMembership(first, { remove: removed }).then(
       () => 'committed',
       () => 'refused',
     )
-    await until('the change in the old leader\'s log', () => (first.members().length === 4 ? true : undefined))
+    await until('the change in the old leader\'s log', () => (first.members().length === 2 ? true : undefined))
     const survivors = replicas.filter((replica) => replica !== first)
     const second = await until('a new leader', () => {
       const leader = leaderOf(survivors)

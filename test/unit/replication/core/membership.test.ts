@@ -24,6 +24,39 @@ describe('§4.1 adding and removing a voter', () => {
     expect(cluster.core(1).status().commit).toBe(index)
   })
 
+  it('§4.2.1 a learner is replicated to, counts toward no quorum and never campaigns, and is forgotten with leadership', () => {
+    const cluster = new Cluster({ ids: [1, 2, 3, 4], voters: [1, 2, 3] })
+    cluster.elect(1)
+    const leader = cluster.core(1)
+    expect(leader.addLearner(2)).toBe(false) // a voter already
+    expect(cluster.core(2).addLearner(4)).toBe(false) // not the leader
+    expect(leader.addLearner(4)).toBe(true)
+    cluster.propose(1, 'a')
+    cluster.stabilize()
+    expect(cluster.log(4)).toEqual(cluster.log(1))
+    expect(leader.matchOf(4)).toBe(leader.status().commit)
+    expect(cluster.core(4).voters()).toEqual([1, 2, 3])
+    // With two voters down, the learner's copy makes no majority.
+    cluster.crash(2)
+    cluster.crash(3)
+    const index = cluster.propose(1, 'b') as number
+    cluster.stabilize()
+    expect(cluster.log(4).length).toBe(cluster.log(1).length)
+    expect(leader.status().commit).toBeLessThan(index)
+    cluster.tick(4, 100)
+    expect(cluster.core(4).status().role).toBe('follower')
+    // Removed, it gets nothing more.
+    cluster.restart(2)
+    cluster.restart(3)
+    cluster.tickAll(2)
+    cluster.stabilize()
+    leader.removeLearner(4)
+    expect(leader.matchOf(4)).toBeNull()
+    cluster.propose(1, 'c')
+    cluster.stabilize()
+    expect(cluster.log(4).length).toBeLessThan(cluster.log(1).length)
+  })
+
   it('a removed follower no longer counts, and never campaigns', () => {
     const cluster = new Cluster({ ids: [1, 2, 3] })
     cluster.elect(1)
