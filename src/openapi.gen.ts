@@ -797,8 +797,8 @@ export interface components {
         /**
          * @description Read from this replica even when it is cut off: it has heard from
          *     no leader (or, leading, from no majority) for longer than the
-         *     server's `leaderContactMaxMs` (5 s unless configured), so its data
-         *     may be behind by any amount. Without this flag such a replica
+         *     server's `leaderContactMaxMs` (5 s unless configured), or not since
+         *     it started, so its data may be behind by any amount. Without this flag such a replica
          *     refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
          *     server cut off from the quorum stops serving (its read-only mode
          *     is the opt-in this flag gives). `GET /cluster` shows `cutOff`.
@@ -853,8 +853,8 @@ export interface operations {
                 /**
                  * @description Read from this replica even when it is cut off: it has heard from
                  *     no leader (or, leading, from no majority) for longer than the
-                 *     server's `leaderContactMaxMs` (5 s unless configured), so its data
-                 *     may be behind by any amount. Without this flag such a replica
+                 *     server's `leaderContactMaxMs` (5 s unless configured), or not since
+                 *     it started, so its data may be behind by any amount. Without this flag such a replica
                  *     refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
                  *     server cut off from the quorum stops serving (its read-only mode
                  *     is the opt-in this flag gives). `GET /cluster` shows `cutOff`.
@@ -1138,8 +1138,8 @@ export interface operations {
                 /**
                  * @description Read from this replica even when it is cut off: it has heard from
                  *     no leader (or, leading, from no majority) for longer than the
-                 *     server's `leaderContactMaxMs` (5 s unless configured), so its data
-                 *     may be behind by any amount. Without this flag such a replica
+                 *     server's `leaderContactMaxMs` (5 s unless configured), or not since
+                 *     it started, so its data may be behind by any amount. Without this flag such a replica
                  *     refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
                  *     server cut off from the quorum stops serving (its read-only mode
                  *     is the opt-in this flag gives). `GET /cluster` shows `cutOff`.
@@ -1291,8 +1291,8 @@ export interface operations {
                 /**
                  * @description Read from this replica even when it is cut off: it has heard from
                  *     no leader (or, leading, from no majority) for longer than the
-                 *     server's `leaderContactMaxMs` (5 s unless configured), so its data
-                 *     may be behind by any amount. Without this flag such a replica
+                 *     server's `leaderContactMaxMs` (5 s unless configured), or not since
+                 *     it started, so its data may be behind by any amount. Without this flag such a replica
                  *     refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
                  *     server cut off from the quorum stops serving (its read-only mode
                  *     is the opt-in this flag gives). `GET /cluster` shows `cutOff`.

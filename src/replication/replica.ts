@@ -307,6 +307,10 @@ export class Replica {
     replica.#lastPersistedVote = hard.vote
     // A single voter needs nobody: it elects itself now, so the first write does not wait a tick.
     if (core.voters().length === 1 && core.voters()[0] === options.replicaId) core.campaign()
+    // Anything else starts cut off: its tree may be from long ago, and it
+    // serves local reads once it hears from a leader (as a ZooKeeper server
+    // serves once it has synced with one).
+    replica.#isCutOff = core.contactTicks() * options.raft.tickMs > options.raft.leaderContactMaxMs
     replica.#timers.push(options.clock.setInterval(() => replica.#tick(), options.raft.tickMs))
     replica.#timers.push(options.clock.setInterval(() => replica.#expireDeadlines(), sweepIntervalMs))
     replica.#runNow()
@@ -662,6 +666,7 @@ export class Replica {
     }
     if (this.#isClosed) return
     for (const message of messages as Message[]) this.#core.step(message)
+    if (this.#isCutOff) this.#checkContact()
     this.#runSoon()
   }
 
@@ -890,15 +895,23 @@ export class Replica {
   #tick(): void {
     if (this.#isClosed) return
     this.#core.tick()
+    this.#checkContact()
+    this.#runSoon()
+  }
+
+  /**
+   * Cuts this replica off once it has heard from no leader for
+   * leaderContactMaxMs, or since it started; back in contact, at once.
+   */
+  #checkContact(): void {
     const { tickMs, leaderContactMaxMs } = this.#options.raft
     const isCutOff = this.#core.contactTicks() * tickMs > leaderContactMaxMs
-    if (isCutOff !== this.#isCutOff) {
-      this.#isCutOff = isCutOff
-      if (isCutOff) this.#options.log?.warn(`replica ${this.#options.replicaId} has heard from no leader for over ${leaderContactMaxMs} ms: local reads are refused until it does (?stale reads anyway)`)
-      else this.#options.log?.info(`replica ${this.#options.replicaId} is in contact with a leader again: local reads are served`)
-      for (const listener of this.#statusListeners) listener()
-    }
-    this.#runSoon()
+    if (isCutOff === this.#isCutOff) return
+    this.#isCutOff = isCutOff
+    const id = this.#options.replicaId
+    if (isCutOff) this.#options.log?.warn(`replica ${id} has heard from no leader for over ${leaderContactMaxMs} ms (or since it started): local reads are refused until it does (?stale reads anyway)`)
+    else this.#options.log?.info(`replica ${id} is in contact with a leader: local reads are served`)
+    for (const listener of this.#statusListeners) listener()
   }
 
   #runSoon(): void {

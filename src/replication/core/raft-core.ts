@@ -77,8 +77,11 @@ export class RaftCore {
   #electionElapsed = 0
   #heartbeatElapsed = 0
   #electionTimeout = 0
-  /** See contactTicks(). Counts from this core's start: a replica that starts is in contact. */
-  #contactElapsed = 0
+  /**
+   * See contactTicks(). Infinite until the first contact: a replica that
+   * starts has not heard from a leader yet (its tree may be from long ago).
+   */
+  #contactElapsed = Infinity
   /** Votes (or pre-votes) received in the current campaign. */
   #votes = new Map<number, boolean>()
   /** On the leader: one per voter, itself included. */
@@ -953,7 +956,8 @@ export class RaftCore {
   /**
    * Ticks since this replica last heard from a leader of its term; while it
    * leads, since a majority last showed it still does (check quorum, at most
-   * an election timeout ago as long as it keeps leading).
+   * an election timeout ago as long as it keeps leading). Infinity before
+   * the first contact since this core started.
    */
   contactTicks(): number {
     return this.#contactElapsed

@@ -199,8 +199,14 @@ describe('a cluster of three in one process', () => {
   })
 
   it('cuts off a replica that hears from no leader for longer than leaderContactMaxMs (400 ms here), until it hears from one again', async () => {
-    const replicas = [1, 2, 3].map((id) => start(id))
+    // A replica of a cluster starts cut off: its tree may be from long ago until a leader speaks to it.
+    const alone = start(1)
+    expect(alone.isCutOff).toBe(true)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(alone.isCutOff).toBe(true)
+    const replicas = [alone, start(2), start(3)]
     const leader = await until('a leader', () => leaderOf(replicas))
+    await until('every replica in contact', () => (replicas.some((replica) => replica.isCutOff) ? undefined : true), 2000)
     const [follower, other] = replicas.filter((replica) => replica !== leader) as [Replica, Replica]
     const flips: boolean[] = []
     follower.onStatusChange(() => flips.push(follower.isCutOff))
@@ -337,9 +343,10 @@ describe('a cluster of three in one process', () => {
     network.drops = (_from, to, message) => to === firstId && (message as RaftEntryMessage).type === 'append' && ((message as RaftEntryMessage).entries ?? []).some((entry) => entry.index > caughtUpTo)
     const added = await changeMembership(second, { add: members.find((member) => member.id === firstId) as (typeof members)[number] })
     expect(first.members().map((member) => member.id)).not.toContain(firstId)
-    for (let i = 0; i < 60; i++) await submit(second, put(`/while-out-${i}`))
+    // Any snapshot it installs from now on was taken after the change applied.
     let installs = 0
     first.onReset(() => installs++)
+    for (let i = 0; i < 60; i++) await submit(second, put(`/while-out-${i}`))
     network.drops = null
     await first.waitForApplied(added.zxid + 60, 5000)
     expect(installs).toBeGreaterThan(0)

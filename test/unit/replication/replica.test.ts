@@ -100,10 +100,10 @@ describe('group commit', () => {
     expect(replica.tree.exists('/held')).toBeDefined()
   })
 
-  it('starts a single voter as the leader of term 1, whose first entry is a noop', async () => {
+  it('starts a single voter as the leader of term 1, whose first entry is a noop, never cut off', async () => {
     const store = new MemoryStore()
     const replica = await open(store)
-    expect(replica.status()).toMatchObject({ id: 1, role: 'leader', term: 1, leader: 1, appliedZxid: 1 })
+    expect(replica.status()).toMatchObject({ id: 1, role: 'leader', term: 1, leader: 1, appliedZxid: 1, isCutOff: false })
     expect(store.hardState()).toMatchObject({ term: 1, vote: 1 })
     expect(store.term(1)).toBe(1)
   })
