@@ -206,6 +206,8 @@ export class Replica {
   readonly #known = new Map<number, Member>()
   /** Replicas being added, by id, until their membership entry is in the log. */
   readonly #pendingAddresses = new Map<number, Member>()
+  /** Replicas the leader is catching up as learners before proposing them. */
+  readonly #catchingUp = new Set<number>()
   /** Members as of the applied index, for snapshots. */
   #appliedMembers: readonly Member[]
   /**
@@ -589,15 +591,19 @@ export class Replica {
     if ('add' in change) {
       const { id } = change.add
       if (isMember(id)) throw new HerdError('NodeExists', `replica ${id} is a member already`)
+      if (this.#catchingUp.has(id)) throw new HerdError('Throttled', `replica ${id} is being added already; retry shortly`)
       this.#pendingAddresses.set(id, change.add)
-      this.#options.transport?.setPeers(new Map([...this.#known, ...this.#pendingAddresses]))
+      this.#setTransportPeers()
+      this.#catchingUp.add(id)
       try {
         await this.#catchUp(id)
       } catch (error) {
         this.#core.removeLearner(id)
         this.#pendingAddresses.delete(id)
-        this.#options.transport?.setPeers(this.#known)
+        this.#setTransportPeers()
         throw error
+      } finally {
+        this.#catchingUp.delete(id)
       }
       // The catch-up took time: the members may have changed meanwhile.
       if (isMember(id)) throw new HerdError('NodeExists', `replica ${id} is a member already`)
@@ -1121,11 +1127,18 @@ export class Replica {
       this.#pendingAddresses.delete(member.id)
       this.#known.set(member.id, member)
     }
-    // Replicas removed from the membership stay reachable: a leader that
-    // removes itself commits the change only with the acknowledgements of
-    // the others, which already hold the new membership. The core decides
-    // whom it talks to; the transport only needs the addresses.
-    this.#options.transport?.setPeers(this.#known)
+    this.#setTransportPeers()
+  }
+
+  /**
+   * Every address the core may send to: members past and present, and
+   * replicas being added. Replicas removed from the membership stay
+   * reachable: a leader that removes itself commits the change only with the
+   * acknowledgements of the others, which already hold the new membership.
+   * The core decides whom it talks to; the transport only needs addresses.
+   */
+  #setTransportPeers(): void {
+    this.#options.transport?.setPeers(this.#pendingAddresses.size === 0 ? this.#known : new Map([...this.#known, ...this.#pendingAddresses]))
   }
 
   #encodeMembership(voters: readonly number[]): Uint8Array {

@@ -285,7 +285,10 @@ describe('a cluster of three in one process', () => {
     const fourth = { id: 4, host: '127.0.0.1', port: 9004 }
     // Nobody runs replica 4: it never catches up, so it is not added
     // (added, it would count toward the quorum for good without ever voting).
-    await expect(changeMembership(leader, { add: fourth })).rejects.toMatchObject({ code: 'NewConfigNoQuorum' })
+    const refused = leader.changeMembership({ add: fourth })
+    // The same replica again while it is being caught up: not twice at once.
+    await expect(leader.changeMembership({ add: fourth })).rejects.toMatchObject({ code: 'Throttled' })
+    await expect(refused).rejects.toMatchObject({ code: 'NewConfigNoQuorum' })
     for (const replica of replicas) expect(replica.members().map((member) => member.id)).toEqual([1, 2, 3])
     await submit(leader, put('/after-refusal'))
 
