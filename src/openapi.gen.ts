@@ -582,7 +582,7 @@ export interface components {
             leader: number | null;
             commitZxid: components["schemas"]["Zxid"];
             appliedZxid: components["schemas"]["Zxid"];
-            /** @description This replica has heard from no leader (leading: from no majority) for longer than leaderContactMaxMs: its tree may be behind by any amount, and it refuses local reads that do not ask for `stale`. */
+            /** @description This replica has heard from no leader (leading: from no majority) for longer than leaderContactMaxMs, or not since it started, or has not caught up since: its tree may be behind by any amount, and it refuses local reads that do not ask for `stale`. */
             cutOff: boolean;
             /** @description Hash of the tree at appliedZxid; equal on replicas at equal zxids. */
             digest: string;
@@ -798,7 +798,8 @@ export interface components {
          * @description Read from this replica even when it is cut off: it has heard from
          *     no leader (or, leading, from no majority) for longer than the
          *     server's `leaderContactMaxMs` (5 s unless configured), or not since
-         *     it started, so its data may be behind by any amount. Without this flag such a replica
+         *     it started, or it has not yet applied what the leader had committed
+         *     when contact came back; so its data may be behind by any amount. Without this flag such a replica
          *     refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
          *     server cut off from the quorum stops serving (its read-only mode
          *     is the opt-in this flag gives). `GET /cluster` shows `cutOff`.
@@ -854,7 +855,8 @@ export interface operations {
                  * @description Read from this replica even when it is cut off: it has heard from
                  *     no leader (or, leading, from no majority) for longer than the
                  *     server's `leaderContactMaxMs` (5 s unless configured), or not since
-                 *     it started, so its data may be behind by any amount. Without this flag such a replica
+                 *     it started, or it has not yet applied what the leader had committed
+                 *     when contact came back; so its data may be behind by any amount. Without this flag such a replica
                  *     refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
                  *     server cut off from the quorum stops serving (its read-only mode
                  *     is the opt-in this flag gives). `GET /cluster` shows `cutOff`.
@@ -1139,7 +1141,8 @@ export interface operations {
                  * @description Read from this replica even when it is cut off: it has heard from
                  *     no leader (or, leading, from no majority) for longer than the
                  *     server's `leaderContactMaxMs` (5 s unless configured), or not since
-                 *     it started, so its data may be behind by any amount. Without this flag such a replica
+                 *     it started, or it has not yet applied what the leader had committed
+                 *     when contact came back; so its data may be behind by any amount. Without this flag such a replica
                  *     refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
                  *     server cut off from the quorum stops serving (its read-only mode
                  *     is the opt-in this flag gives). `GET /cluster` shows `cutOff`.
@@ -1292,7 +1295,8 @@ export interface operations {
                  * @description Read from this replica even when it is cut off: it has heard from
                  *     no leader (or, leading, from no majority) for longer than the
                  *     server's `leaderContactMaxMs` (5 s unless configured), or not since
-                 *     it started, so its data may be behind by any amount. Without this flag such a replica
+                 *     it started, or it has not yet applied what the leader had committed
+                 *     when contact came back; so its data may be behind by any amount. Without this flag such a replica
                  *     refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
                  *     server cut off from the quorum stops serving (its read-only mode
                  *     is the opt-in this flag gives). `GET /cluster` shows `cutOff`.

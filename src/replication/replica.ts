@@ -217,6 +217,14 @@ export class Replica {
    */
   #isRemoved = false
   #isCutOff = false
+  /**
+   * Since it started or lost contact, this replica has not caught up yet: it
+   * stays cut off until it has applied what a leader had committed when
+   * contact came back (`target`, taken from the first append or snapshot
+   * after the `after`-th), as a ZooKeeper follower syncs with its leader
+   * before it serves. Null once caught up.
+   */
+  #sync: { readonly after: number; target: number | null } | null = null
   readonly #awaiting = new Map<number, Awaiting>()
   /**
    * Results of entries applied while a forward call was out: only those can
@@ -313,6 +321,7 @@ export class Replica {
     // serves local reads once it hears from a leader (as a ZooKeeper server
     // serves once it has synced with one).
     replica.#isCutOff = core.contactTicks() * options.raft.tickMs > options.raft.leaderContactMaxMs
+    if (replica.#isCutOff) replica.#sync = { after: core.leaderCommit().messages, target: null }
     replica.#timers.push(options.clock.setInterval(() => replica.#tick(), options.raft.tickMs))
     replica.#timers.push(options.clock.setInterval(() => replica.#expireDeadlines(), sweepIntervalMs))
     replica.#runNow()
@@ -907,11 +916,21 @@ export class Replica {
 
   /**
    * Cuts this replica off once it has heard from no leader for
-   * leaderContactMaxMs, or since it started; back in contact, at once.
+   * leaderContactMaxMs, or since it started; back in contact, once it has
+   * applied what the leader had committed then.
    */
   #checkContact(): void {
     const { tickMs, leaderContactMaxMs } = this.#options.raft
-    const isCutOff = this.#core.contactTicks() * tickMs > leaderContactMaxMs
+    const isInContact = this.#core.contactTicks() * tickMs <= leaderContactMaxMs
+    const heard = this.#core.leaderCommit()
+    if (!isInContact) {
+      this.#sync ??= { after: heard.messages, target: null }
+    } else if (this.#sync !== null) {
+      // A leader's own commit index is the target; a follower's, the one the first append after the loss announced.
+      if (this.#sync.target === null && (this.#role === 'leader' || heard.messages > this.#sync.after)) this.#sync.target = heard.index
+      if (this.#sync.target !== null && this.appliedZxid >= this.#sync.target) this.#sync = null
+    }
+    const isCutOff = !isInContact || this.#sync !== null
     if (isCutOff === this.#isCutOff) return
     this.#isCutOff = isCutOff
     const id = this.#options.replicaId
@@ -1034,6 +1053,7 @@ export class Replica {
     this.#recent.clear()
     this.#options.log?.info(`installed the leader's snapshot at zxid ${snapshot.meta.index}`)
     this.#waiters.release(this.appliedZxid)
+    if (this.#isCutOff) this.#checkContact()
   }
 
   #apply(committed: readonly RaftEntry[]): void {
@@ -1075,6 +1095,7 @@ export class Replica {
     }
     if (this.#isRemoved && !wasRemoved) this.#failWritesOfRemoved()
     this.#waiters.release(this.appliedZxid)
+    if (this.#isCutOff) this.#checkContact()
   }
 
   /** Members as of the applied index (an entry or a snapshot): whether this replica is removed follows them. */

@@ -82,6 +82,10 @@ export class RaftCore {
    * starts has not heard from a leader yet (its tree may be from long ago).
    */
   #contactElapsed = Infinity
+  /** The highest commit index a leader announced in an append or a snapshot (see leaderCommit()). */
+  #leaderCommit = 0
+  /** How many appends and snapshots from a leader this core has stepped. */
+  #leaderMessages = 0
   /** Votes (or pre-votes) received in the current campaign. */
   #votes = new Map<number, boolean>()
   /** On the leader: one per voter, itself included. */
@@ -354,6 +358,7 @@ export class RaftCore {
 
   #handleAppend(m: AppendMessage): void {
     if (!this.#isWellFormedAppend(m)) return
+    this.#noteLeaderCommit(m.commit)
     const committed = this.#log.committed
     let prevIndex = m.prevIndex
     let prevTerm = m.prevTerm
@@ -379,6 +384,11 @@ export class RaftCore {
     if (conflict !== null) this.#appendToLog(entries.slice(conflict - prevIndex - 1))
     this.#commitTo(Math.min(m.commit, lastNew))
     this.#replyAppend(m.from, lastNew)
+  }
+
+  #noteLeaderCommit(commit: number): void {
+    if (commit > this.#leaderCommit) this.#leaderCommit = commit
+    this.#leaderMessages++
   }
 
   #replyAppend(to: number, index: number): void {
@@ -416,6 +426,7 @@ export class RaftCore {
   #handleSnapshot(m: SnapshotMessage): void {
     const { meta } = m.snapshot
     if (meta.term > m.term) return
+    this.#noteLeaderCommit(meta.index)
     if (meta.index <= this.#log.committed) {
       this.#replyAppend(m.from, this.#log.committed)
       return
@@ -961,6 +972,17 @@ export class RaftCore {
    */
   contactTicks(): number {
     return this.#contactElapsed
+  }
+
+  /**
+   * The highest commit index a leader announced to this replica in an append
+   * or a snapshot (its own commit index when it leads), and how many such
+   * messages it has stepped: a replica back in contact knows from these what
+   * was committed when it came back (heartbeats carry only what it holds).
+   */
+  leaderCommit(): { readonly index: number; readonly messages: number } {
+    if (this.#role === 'leader') return { index: this.#log.committed, messages: this.#leaderMessages }
+    return { index: this.#leaderCommit, messages: this.#leaderMessages }
   }
 
   #isVoter(): boolean {

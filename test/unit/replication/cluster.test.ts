@@ -21,20 +21,23 @@ interface RaftEntryMessage {
   readonly entries?: ReadonlyArray<{ readonly index: number }>
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
 class LocalNetwork {
   readonly replicas = new Map<number, Replica>()
   readonly down = new Set<number>()
   /** Replicas whose forwarded writes' answers reach them only once they have applied the entries (a slow answer). */
   readonly lateAnswers = new Set<number>()
-  /** Consensus messages for which this answers true are lost on the way. */
-  drops: ((from: number, to: number, message: unknown) => boolean) | null = null
+  /** What becomes of each consensus message on its way: itself, another (a shorter append, say), or null when it is lost. */
+  alter: ((from: number, to: number, message: RaftEntryMessage) => RaftEntryMessage | null) | null = null
 
   transport(self: number): PeerTransport {
     return {
       setPeers: () => undefined,
       send: (to, message) => {
-        if (this.drops?.(self, to, message) === true) return
-        const bytes = encodeValue([message])
+        const altered = this.alter === null ? message : this.alter(self, to, message as RaftEntryMessage)
+        if (altered === null) return
+        const bytes = encodeValue([altered])
         setImmediate(() => {
           const target = this.replicas.get(to)
           if (target === undefined || this.down.has(to) || this.down.has(self) || !target.isMember(self)) return
@@ -273,6 +276,30 @@ describe('a cluster of three in one process', () => {
     expect(first.isLeader).toBe(false)
   })
 
+  it('keeps a replica back in contact cut off until it has applied what the leader had committed when it came back', async () => {
+    const replicas = [1, 2, 3].map((id) => start(id))
+    const leader = await until('a leader', () => leaderOf(replicas))
+    const follower = replicas.find((replica) => replica !== leader) as Replica
+    const id = follower.status().id
+    await submit(leader, put('/first'))
+    network.down.add(id)
+    for (let i = 0; i < 100; i++) await submit(leader, put(`/while-away-${i}`))
+    await until('the follower cut off', () => follower.isCutOff || undefined, 3000)
+    const committedWhenBack = leader.status().commitZxid
+    // Back, it hears from the leader at once, but its appends carry only 10 entries past what it holds.
+    const heldUpTo = follower.appliedZxid + 10
+    network.alter = (_from, to, message) =>
+      to === id && message.type === 'append' ? { ...message, entries: (message.entries ?? []).filter((entry) => entry.index <= heldUpTo) } : message
+    network.down.delete(id)
+    await until('the follower holds 10 more entries', () => (follower.appliedZxid >= heldUpTo ? true : undefined), 3000)
+    await sleep(100)
+    expect(follower.status().leader).toBe(leader.status().id)
+    expect(follower.isCutOff).toBe(true)
+    network.alter = null
+    await until('the follower caught up and serving', () => (follower.isCutOff ? undefined : true), 3000)
+    expect(follower.appliedZxid).toBeGreaterThanOrEqual(committedWhenBack)
+  })
+
   it('catches a new voter up as a learner before proposing it, and does not add one that never catches up', async () => {
     const quick = (id: number): Replica => {
       const replica = Replica.open({ ...optionsOf(id), writeTimeoutMs: 1000 })
@@ -343,14 +370,14 @@ describe('a cluster of three in one process', () => {
     // learner to the log as it was, then every append from the change on is
     // lost, so it learns of the change only from the snapshot it catches up by.
     const caughtUpTo = second.status().commitZxid
-    network.drops = (_from, to, message) => to === firstId && (message as RaftEntryMessage).type === 'append' && ((message as RaftEntryMessage).entries ?? []).some((entry) => entry.index > caughtUpTo)
+    network.alter = (_from, to, message) => (to === firstId && message.type === 'append' && (message.entries ?? []).some((entry) => entry.index > caughtUpTo) ? null : message)
     const added = await changeMembership(second, { add: members.find((member) => member.id === firstId) as (typeof members)[number] })
     expect(first.members().map((member) => member.id)).not.toContain(firstId)
     // Any snapshot it installs from now on was taken after the change applied.
     let installs = 0
     first.onReset(() => installs++)
     for (let i = 0; i < 60; i++) await submit(second, put(`/while-out-${i}`))
-    network.drops = null
+    network.alter = null
     await first.waitForApplied(added.zxid + 60, 5000)
     expect(installs).toBeGreaterThan(0)
     const { zxid } = await submit(first, put('/back'))
