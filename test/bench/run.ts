@@ -619,7 +619,7 @@ async function startHerdCluster(): Promise<Herd> {
   return { system: 'herd', adapter: herdAdapter, targets: targets.join(','), pids: replicas.map((replica) => String(replica.child.pid)).join(' ') }
 }
 
-/** Polls GET /cluster on every replica until all name the same leader. */
+/** Polls GET /cluster on every replica until all name the same leader and none is cut off (each serves reads). */
 async function waitForLeader(targets: readonly string[], timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
@@ -628,8 +628,8 @@ async function waitForLeader(targets: readonly string[], timeoutMs: number): Pro
       targets.map(async (target) => {
         try {
           const response = await fetch(`http://${target}/cluster`, { signal: AbortSignal.timeout(5000) })
-          const body = (await response.json()) as { leader?: unknown }
-          return response.ok && typeof body.leader === 'number' ? body.leader : null
+          const body = (await response.json()) as { leader?: unknown; cutOff?: unknown }
+          return response.ok && typeof body.leader === 'number' && body.cutOff !== true ? body.leader : null
         } catch {
           return null
         }
