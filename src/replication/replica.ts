@@ -318,10 +318,9 @@ export class Replica {
     // A single voter needs nobody: it elects itself now, so the first write does not wait a tick.
     if (core.voters().length === 1 && core.voters()[0] === options.replicaId) core.campaign()
     // Anything else starts cut off: its tree may be from long ago, and it
-    // serves local reads once it hears from a leader (as a ZooKeeper server
-    // serves once it has synced with one).
-    replica.#isCutOff = core.contactTicks() * options.raft.tickMs > options.raft.leaderContactMaxMs
-    if (replica.#isCutOff) replica.#sync = { after: core.leaderCommit().messages, target: null }
+    // serves local reads once it hears from a leader and has caught up (as a
+    // ZooKeeper server serves once it has synced with one).
+    replica.#isCutOff = replica.#updateCutOff()
     replica.#timers.push(options.clock.setInterval(() => replica.#tick(), options.raft.tickMs))
     replica.#timers.push(options.clock.setInterval(() => replica.#expireDeadlines(), sweepIntervalMs))
     replica.#runNow()
@@ -920,6 +919,17 @@ export class Replica {
    * applied what the leader had committed then.
    */
   #checkContact(): void {
+    const isCutOff = this.#updateCutOff()
+    if (isCutOff === this.#isCutOff) return
+    this.#isCutOff = isCutOff
+    const id = this.#options.replicaId
+    if (isCutOff) this.#options.log?.warn(`replica ${id} has heard from no leader for over ${this.#options.raft.leaderContactMaxMs} ms: local reads are refused until it hears from one and catches up (?stale reads anyway)`)
+    else this.#options.log?.info(`replica ${id} is in contact with a leader and caught up: local reads are served`)
+    for (const listener of this.#statusListeners) listener()
+  }
+
+  /** Whether this replica is cut off now; starts or ends the catch-up (#sync) that contact lost and regained calls for. */
+  #updateCutOff(): boolean {
     const { tickMs, leaderContactMaxMs } = this.#options.raft
     const isInContact = this.#core.contactTicks() * tickMs <= leaderContactMaxMs
     const heard = this.#core.leaderCommit()
@@ -930,13 +940,7 @@ export class Replica {
       if (this.#sync.target === null && (this.#role === 'leader' || heard.messages > this.#sync.after)) this.#sync.target = heard.index
       if (this.#sync.target !== null && this.appliedZxid >= this.#sync.target) this.#sync = null
     }
-    const isCutOff = !isInContact || this.#sync !== null
-    if (isCutOff === this.#isCutOff) return
-    this.#isCutOff = isCutOff
-    const id = this.#options.replicaId
-    if (isCutOff) this.#options.log?.warn(`replica ${id} has heard from no leader for over ${leaderContactMaxMs} ms (or since it started): local reads are refused until it does (?stale reads anyway)`)
-    else this.#options.log?.info(`replica ${id} is in contact with a leader: local reads are served`)
-    for (const listener of this.#statusListeners) listener()
+    return !isInContact || this.#sync !== null
   }
 
   #runSoon(): void {
