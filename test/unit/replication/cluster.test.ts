@@ -108,7 +108,7 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 50
     const value = probe()
     if (value !== undefined) return value
     if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
+    await sleep(5)
   }
 }
 
@@ -119,7 +119,7 @@ async function changeMembership(replica: Replica, change: Parameters<Replica['ch
       return await replica.changeMembership(change)
     } catch (error) {
       if (!(error instanceof HerdError && error.code === 'Throttled') || attempt > 100) throw error
-      await new Promise((resolve) => setTimeout(resolve, 5))
+      await sleep(5)
     }
   }
 }
@@ -205,7 +205,7 @@ describe('a cluster of three in one process', () => {
     // A replica of a cluster starts cut off: its tree may be from long ago until a leader speaks to it.
     const alone = start(1)
     expect(alone.isCutOff).toBe(true)
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await sleep(100)
     expect(alone.isCutOff).toBe(true)
     const replicas = [alone, start(2), start(3)]
     const leader = await until('a leader', () => leaderOf(replicas))
@@ -214,7 +214,7 @@ describe('a cluster of three in one process', () => {
     const flips: boolean[] = []
     follower.onStatusChange(() => flips.push(follower.isCutOff))
     // A working cluster cuts no one off: the leader confirms its majority every election timeout.
-    await new Promise((resolve) => setTimeout(resolve, 600))
+    await sleep(600)
     expect(replicas.map((replica) => replica.isCutOff)).toEqual([false, false, false])
 
     network.down.add(follower.status().id)
@@ -238,7 +238,7 @@ describe('a cluster of three in one process', () => {
     const survivors = replicas.filter((replica) => replica !== leader)
     const second = await until('a new leader', () => leaderOf(survivors))
     await submit(second, put('/after-leader-cut'))
-    await new Promise((resolve) => setTimeout(resolve, 450))
+    await sleep(450)
     expect(survivors.map((replica) => replica.isCutOff)).toEqual([false, false])
     network.down.delete(leaderId)
     await until('the old leader back in contact', () => (leader.isCutOff ? undefined : true), 3000)
@@ -257,7 +257,7 @@ describe('a cluster of three in one process', () => {
     const writes = [1, 2, 3].map(async (r) => {
       for (let i = 0; isWriting; i++) await submit(network.replicas.get(r) as Replica, put(`/w${r}-${i}`)).catch(() => undefined)
     })
-    await new Promise((resolve) => setTimeout(resolve, 30))
+    await sleep(30)
     const removal = await changeMembership(first, { remove: first.status().id })
     isWriting = false
     // The removed replica's writes fail at once (no leader will ever answer
@@ -448,7 +448,7 @@ describe('a cluster of three in one process', () => {
     // append of those entries then failed and the replica stopped.
     class SlowDisk extends MemoryStore {
       override async append(...args: Parameters<MemoryStore['append']>): Promise<void> {
-        await new Promise((resolve) => setTimeout(resolve, 30))
+        await sleep(30)
         return super.append(...args)
       }
     }
