@@ -7,7 +7,7 @@ import type { AppliedListener, Committed, MembershipChange, ReplicaReport, Repli
 export interface ReplicaHandle {
   readonly tree: TreeReader
   readonly appliedZxid: number
-  /** Heard from no leader for too long: local reads are refused unless they accept stale data. */
+  /** Cut off from the leader (or not caught up since): local reads are refused unless they accept stale data. */
   readonly isCutOff: boolean
   status(): ReplicaStatus
   /** A write, answered from this replica's own apply of its entry. */

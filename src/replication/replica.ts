@@ -109,7 +109,7 @@ export interface ReplicaStatus {
   readonly leader: number | null
   readonly commitZxid: number
   readonly appliedZxid: number
-  /** Heard from no leader for longer than leaderContactMaxMs (see Replica.isCutOff). */
+  /** Cut off from the leader, or not caught up since (see Replica.isCutOff). */
   readonly isCutOff: boolean
 }
 
@@ -357,7 +357,8 @@ export class Replica {
 
   /**
    * Whether this replica has heard from no leader of its term (leading: from
-   * no majority) for longer than leaderContactMaxMs. Its tree may then be
+   * no majority) for longer than leaderContactMaxMs, or not since it
+   * started, or has not caught up since (#sync). Its tree may then be
    * behind by any amount, where ZooKeeper's timeliness promises a bound:
    * a ZooKeeper server cut off from the quorum stops serving its clients.
    * This one keeps serving what does not depend on its tree being current,
@@ -650,14 +651,14 @@ export class Replica {
     if (!this.#core.addLearner(id)) throw notLeader(`replica ${this.#options.replicaId} does not lead`)
     this.#runSoon()
     let roundStartMs = clock.nowMs()
-    let target = this.#core.status().commit
+    let target = this.commitZxid
     for (;;) {
       if (this.#isClosed || this.#role !== 'leader') throw notLeader(`leadership changed while replica ${id} caught up; retry`)
       const nowMs = clock.nowMs()
       if ((this.#core.matchOf(id) ?? 0) >= target) {
         if (nowMs - roundStartMs < roundMaxMs) return
         roundStartMs = nowMs
-        target = this.#core.status().commit
+        target = this.commitZxid
         continue
       }
       if (nowMs >= deadlineMs) {
@@ -965,10 +966,13 @@ export class Replica {
    * followers (thesis §10.2.1), so a write waits for one sync, not two.
    */
   #sendEager(): void {
+    if (this.#options.transport !== null) this.#sendAll(this.#core.takeEagerMessages())
+  }
+
+  /** Queues a complete batch of messages with the transport, and sends them now. */
+  #sendAll(messages: readonly Message[]): void {
     const transport = this.#options.transport
-    if (transport === null) return
-    const messages = this.#core.takeEagerMessages()
-    if (messages.length === 0) return
+    if (transport === null || messages.length === 0) return
     for (const message of messages) transport.send(message.to, message)
     transport.flush?.()
   }
@@ -999,11 +1003,7 @@ export class Replica {
       // and every reply wait for the sync: they promise what is on disk.
       this.#apply(ready.committed)
       await this.#persist(ready)
-      const transport = this.#options.transport
-      if (transport !== null && ready.messages.length > 0) {
-        for (const message of ready.messages) transport.send(message.to, message)
-        transport.flush?.()
-      }
+      this.#sendAll(ready.messages)
       for (const read of ready.readStates) this.#serveRead(read.context, read.index)
       if (ready.soft !== null) this.#onSoft(ready.soft)
       this.#core.advance(ready)
