@@ -41,6 +41,13 @@ export interface PeerClientOptions {
   readonly queuedMessagesMax: number
   /** How long an answer to a peer's request waits for messages to carry back before it is sent empty. */
   readonly answerHoldMs: number
+  /**
+   * The most bytes an answer may hold (default: what a peer request may,
+   * the peer server's bound). A longer one is cut off where it passes the
+   * bound and fails like a lost answer: a peer that answers without end
+   * (a bug, a stuck proxy) costs a failed call, not this replica's memory.
+   */
+  readonly answerBytesMax?: number
 }
 
 /**
@@ -121,6 +128,7 @@ export class PeerClient {
         headersTimeout: this.#options.timeoutMs,
         bodyTimeout: this.#options.timeoutMs,
         connectTimeout: Math.min(this.#options.timeoutMs, 2000),
+        maxResponseSize: this.#options.answerBytesMax ?? bodyBytesMax,
       })
       this.#peers.set(id, { id, endpoint, pool, queued: [], inFlight: 0, held: [], lastErrorLogMs: -Infinity })
     }
@@ -199,7 +207,7 @@ export class PeerClient {
         bodyTimeout: timeoutMs,
         signal: abort.signal,
       })
-      answer = new Uint8Array(await response.body.arrayBuffer().catch(() => new ArrayBuffer(0)))
+      answer = new Uint8Array(await response.body.arrayBuffer())
     } catch (error) {
       throw new HerdError('ConnectionLoss', `replica ${to} did not answer ${method}: ${(error as Error).message}`)
     } finally {
@@ -260,7 +268,7 @@ export class PeerClient {
     peer.pool
       .request({ method: 'POST', path: '/raft', headers: this.#headers(peer.id, body), body })
       .then(async (response) => {
-        const answer = new Uint8Array(await response.body.arrayBuffer().catch(() => new ArrayBuffer(0)))
+        const answer = new Uint8Array(await response.body.arrayBuffer())
         if (response.statusCode === 200) this.#receiveAnswer(peer, response.headers[peerHeaders.checksum], answer)
         else if (response.statusCode !== 204) this.#logFailure(peer, `status ${response.statusCode} ${new TextDecoder().decode(answer.subarray(0, 200))}`)
       })

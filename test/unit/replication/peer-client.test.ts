@@ -9,17 +9,23 @@
 // the request and never answers costs the caller ConnectionLoss after that
 // long, not a hang, and the next call still goes through.
 //
+// An answer is bounded as a request is: a peer that answers without end
+// (a bug, a stuck proxy) costs the caller a failed call once the answer
+// passes the bound, not its memory, and the next exchange goes through.
+//
 // Messages travel back on answers: what replica 2 has for replica 1 leaves
 // in the answer to 1's request rather than in a request of its own, and an
 // answer with nothing to carry is sent empty after the hold time, so 1's
 // next request is not kept waiting for it.
 import { randomBytes } from 'node:crypto'
+import { createServer, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterEach, expect, it } from 'vitest'
 import { systemClock } from '../../../src/clock.ts'
 import { HerdError } from '../../../src/errors.ts'
-import { createLogger } from '../../../src/log.ts'
-import { PeerClient } from '../../../src/replication/peer/peer-client.ts'
-import { decodeValue } from '../../../src/replication/peer/value-codec.ts'
+import { createLogger, type Logger } from '../../../src/log.ts'
+import { bodyChecksum, PeerClient, peerHeaders } from '../../../src/replication/peer/peer-client.ts'
+import { decodeValue, encodeValue } from '../../../src/replication/peer/value-codec.ts'
 import { startPeerServer, type PeerServer, type PeerServerOptions } from '../../../src/replication/peer/peer-server.ts'
 import { startFaultProxy, type FaultProxy } from '../../support/fault-proxy.ts'
 
@@ -41,9 +47,23 @@ async function startPeer(handler: Omit<PeerServerOptions['handler'], 'isMember'>
 }
 
 /** Replica `selfId`'s peer client (1's unless told), reaching the other at `address`. */
-function startClient(address: { readonly host: string; readonly port: number }, timeoutMs: number, more: { selfId?: number; sendsInFlightMax?: number } = {}): PeerClient {
+function startClient(
+  address: { readonly host: string; readonly port: number },
+  timeoutMs: number,
+  more: { selfId?: number; sendsInFlightMax?: number; answerBytesMax?: number; log?: Logger } = {},
+): PeerClient {
   const selfId = more.selfId ?? 1
-  const client = new PeerClient({ selfId, secret, clock: systemClock, log: quiet, timeoutMs, sendsInFlightMax: more.sendsInFlightMax ?? 4, queuedMessagesMax: 10_000, answerHoldMs: 50 })
+  const client = new PeerClient({
+    selfId,
+    secret,
+    clock: systemClock,
+    log: more.log ?? quiet,
+    timeoutMs,
+    sendsInFlightMax: more.sendsInFlightMax ?? 4,
+    queuedMessagesMax: 10_000,
+    answerHoldMs: 50,
+    ...(more.answerBytesMax === undefined ? {} : { answerBytesMax: more.answerBytesMax }),
+  })
   cleanups.push(() => client.close())
   client.setPeers(new Map([[3 - selfId, address]]))
   return client
@@ -201,3 +221,62 @@ it('sends queued messages at flush(), not a turn of the event loop later', async
   await new Promise((resolve) => setImmediate(resolve))
   expect(answered).toHaveLength(2)
 })
+
+it('cuts off an answer that passes the bound, and fails that exchange alone', async () => {
+  // A peer port that answers some requests without end, 64 KiB a chunk.
+  const endless = (response: ServerResponse): void => {
+    response.writeHead(200, { 'content-type': 'application/octet-stream' })
+    const chunk = Buffer.alloc(64 * 1024, 1)
+    const pump = (): void => {
+      while (!response.destroyed && response.write(chunk));
+      if (!response.destroyed) response.once('drain', pump)
+    }
+    pump()
+  }
+  let streamed = 0
+  let raftRequests = 0
+  const server = createServer((request, response) => {
+    request.resume()
+    request.on('end', () => {
+      if (request.url === '/raft') raftRequests++
+      if (request.url === '/call/small') {
+        const body = encodeValue({ ok: true })
+        response.writeHead(200, { 'content-length': body.byteLength, [peerHeaders.checksum]: bodyChecksum(body) }).end(body)
+      } else if (request.url === '/raft' && streamed > 0) {
+        response.writeHead(204).end()
+      } else {
+        streamed++
+        endless(response)
+      }
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())).then(() => undefined))
+  cleanups.push(async () => server.closeAllConnections())
+  const warnings: string[] = []
+  const log = createLogger('warn', (line) => warnings.push(line))
+  const client = startClient({ host: '127.0.0.1', port: (server.address() as AddressInfo).port }, 20_000, { answerBytesMax: 1024 * 1024, log, sendsInFlightMax: 1 })
+
+  // A call: ConnectionLoss once past the bound, long before its timeout (the stream never pauses, so no idle timeout would end it).
+  const startedMs = performance.now()
+  const failure = await client.call(2, 'endless', null).then(
+    () => null,
+    (error: unknown) => error,
+  )
+  expect(failure).toBeInstanceOf(HerdError)
+  expect((failure as HerdError).code).toBe('ConnectionLoss')
+  expect(performance.now() - startedMs).toBeLessThan(10_000)
+  expect(await client.call(2, 'small', null)).toEqual({ ok: true })
+
+  // Consensus messages: the endless answer is dropped and logged, and the
+  // one request slot it held is free again for the next message.
+  streamed = 0
+  client.send(2, { n: 1 })
+  client.flush()
+  await eventually('the endless answer to be cut off and logged', () => warnings.some((line) => line.includes('were lost')))
+  expect(streamed).toBe(1)
+  client.send(2, { n: 2 })
+  client.flush()
+  await eventually('the next message', () => raftRequests === 2)
+  expect(streamed).toBe(1)
+}, 30_000)
