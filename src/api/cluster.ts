@@ -4,6 +4,7 @@ import type { ApiDeps } from './deps.ts'
 import type { HttpRequest, Reply } from './http.ts'
 import { json } from './reply.ts'
 import { HerdError } from '../errors.ts'
+import { reportOf } from '../replication/index.ts'
 import { flag, integer, jsonInteger, jsonObject, jsonString, parseQuery, readJson, refuseIfCutOff } from './request.ts'
 
 /** How long GET /cluster waits for each other replica to report itself. */
@@ -27,9 +28,7 @@ export async function clusterStatus(req: HttpRequest, deps: ApiDeps): Promise<Re
     znodes: replica.tree.znodeCount,
     sessions: replica.tree.sessionCount,
   }
-  const replicas = flag(query, 'local')
-    ? [{ id: own.id, clientUrl: status.clientUrl, role: own.role, term: own.term, commitZxid: own.commitZxid, appliedZxid: own.appliedZxid, lag: Math.max(0, own.commitZxid - own.appliedZxid), digest: own.digest, cutOff: own.cutOff }]
-    : await replica.clusterStatus(peerStatusTimeoutMs)
+  const replicas = flag(query, 'local') ? [reportOf(status, own.digest)] : await replica.clusterStatus(peerStatusTimeoutMs)
   return json(deps, 200, { ...own, replicas })
 }
 

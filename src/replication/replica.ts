@@ -129,6 +129,21 @@ export interface ReplicaReport {
   readonly cutOff: boolean | null
 }
 
+/** A replica's own report, from its status and the tree digest taken with it (at its appliedZxid). */
+export function reportOf(status: ReplicaStatus, digest: string): ReplicaReport {
+  return {
+    id: status.id,
+    clientUrl: status.clientUrl,
+    role: status.role,
+    term: status.term,
+    commitZxid: status.commitZxid,
+    appliedZxid: status.appliedZxid,
+    lag: Math.max(0, status.commitZxid - status.appliedZxid),
+    digest,
+    cutOff: status.isCutOff,
+  }
+}
+
 export interface RoleChange {
   readonly role: Role
   readonly leader: number | null
@@ -423,18 +438,7 @@ export class Replica {
   }
 
   #report(): ReplicaReport {
-    const status = this.status()
-    return {
-      id: status.id,
-      clientUrl: status.clientUrl,
-      role: status.role,
-      term: status.term,
-      commitZxid: status.commitZxid,
-      appliedZxid: status.appliedZxid,
-      lag: Math.max(0, status.commitZxid - status.appliedZxid),
-      digest: this.#tree.digest(),
-      cutOff: status.isCutOff,
-    }
+    return reportOf(this.status(), this.#tree.digest())
   }
 
   /**
