@@ -75,7 +75,8 @@ type SimEvent =
   | { readonly kind: 'deliver'; readonly message: Message }
   | { readonly kind: 'persist'; readonly id: number; readonly incarnation: number }
   | { readonly kind: 'restart'; readonly id: number }
-
+  /** A learner's leader, some ticks after it started catching it up: propose it as a voter, or give up on it. */
+  | { readonly kind: 'promote'; readonly leaderId: number; readonly incarnation: number; readonly learner: number }
   | { readonly kind: 'chaos' }
   | { readonly kind: 'client' }
 
@@ -469,7 +470,15 @@ export class RaftWorld {
     let next: number[]
     if (canAdd && (!canRemove || this.random.chance(0.5))) {
       const outside = this.replicas.map((replica) => replica.id).filter((id) => !voters.includes(id))
-      next = [...voters, this.random.pick(outside)]
+      const added = this.random.pick(outside)
+      // As the replica adds a voter: half the time caught up as a learner first.
+      if (this.random.chance(0.5) && core.addLearner(added)) {
+        this.#count('learner added')
+        this.#log(`n${leader.id} catches n${added} up as a learner`)
+        this.#schedule(this.random.between(1, 3 * electionTicks) * tickUnits, { kind: 'promote', leaderId: leader.id, incarnation: leader.incarnation, learner: added })
+        return
+      }
+      next = [...voters, added]
     } else {
       const out = this.random.pick(voters)
       next = voters.filter((id) => id !== out)
@@ -477,6 +486,26 @@ export class RaftWorld {
     const index = core.proposeMembership(next)
     if (index !== null) this.#count('membership change proposed')
     if (index !== null) this.#log(`n${leader.id} proposes voters ${next.join(',')} at ${index}`)
+  }
+
+  #promote(event: Extract<SimEvent, { kind: 'promote' }>): void {
+    const leader = this.#replica(event.leaderId)
+    const core = leader.core
+    // Learners are forgotten with leadership (or a crash).
+    if (core === null || leader.incarnation !== event.incarnation || core.status().role !== 'leader') return
+    if (this.random.chance(0.2)) {
+      core.removeLearner(event.learner)
+      this.#count('learner given up')
+      this.#log(`n${leader.id} gives up on learner n${event.learner}`)
+      return
+    }
+    const voters = core.voters()
+    const next = [...voters, event.learner]
+    if (voters.includes(event.learner) || core.proposeMembership(next) === null) return
+    core.removeLearner(event.learner)
+    this.#count('learner promoted')
+    if ((core.matchOf(event.learner) ?? 0) > 0) this.#count('learner promoted with entries')
+    this.#log(`n${leader.id} proposes learner n${event.learner}: voters ${next.join(',')}`)
   }
 
   #snapshot(replica: SimReplica): void {
@@ -548,6 +577,9 @@ export class RaftWorld {
         this.#log(`n${replica.id} restarts: ${replica.storage.describe()}`)
         return
       }
+      case 'promote':
+        this.#promote(event)
+        return
       case 'chaos':
         if (this.#isChaos) this.#chaos()
         return

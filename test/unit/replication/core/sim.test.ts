@@ -1,7 +1,8 @@
 // The deterministic simulation of the Raft core (test/support/raft-sim.ts):
 // thousands of seeded worlds with loss, duplication, reordering, partitions,
-// crashes that lose unsynced writes, snapshots, membership changes, reads and
-// leadership transfers; the safety properties are checked after every event,
+// crashes that lose unsynced writes, snapshots, membership changes (half of
+// the added voters caught up as learners first), reads and leadership
+// transfers; the safety properties are checked after every event,
 // and liveness once the faults stop.
 //
 //   HERD_SIM_SEEDS=n     seeds per cluster size (default below)
@@ -55,7 +56,7 @@ if (replaySeed !== undefined) {
           }
           // The worlds did what they are for (checked over a chunk, not per seed).
           if (last - first >= 100) {
-            for (const what of ['crash', 'leader elected', 'snapshot installed', 'membership change applied', 'read served', 'leadership transfer']) {
+            for (const what of ['crash', 'leader elected', 'snapshot installed', 'membership change applied', 'read served', 'leadership transfer', 'learner promoted with entries', 'learner given up']) {
               expect(totals.get(what) ?? 0, what).toBeGreaterThan(0)
             }
           }
