@@ -34,7 +34,8 @@ export interface paths {
          *     * `?watch=data|exists|children` — a one-shot watch as
          *       `text/event-stream` (see the `watches` tag): it sends exactly one
          *       event, for the first matching change after the zxid named by `zxid`
-         *       or `Last-Event-ID` (default: the zxid applied when it was armed),
+         *       or `Last-Event-ID`, the later when both are sent (default: the
+         *       zxid applied when it was armed),
          *       then ends. `data` and `children` watches need the znode to exist
          *       (404 otherwise), as ZooKeeper's getData and getChildren leave no
          *       watch on a missing znode; `exists` watches work either way.
@@ -614,7 +615,7 @@ export interface components {
             /** @description The znode's stat after the change (the watched znode's, for NodeChildrenChanged); null for NodeDeleted. */
             stat: components["schemas"]["Stat"] | null;
             /**
-             * @description Present when the replica jumped over the change (it installed a leader's snapshot while the watch waited) and found it by comparing the znode before and after: `zxid` is then the znode's newest change, not necessarily the first after the watch's zxid (as a ZooKeeper server re-arming watches for a reconnecting client).
+             * @description Present when the change was found from the znode's stat rather than from the replica's event history: the replica jumped over it (it installed a leader's snapshot while the watch waited), or the watch was armed at a zxid older than the events the replica keeps (it restarted since, say). `zxid` is then the znode's newest change, not necessarily the first after the watch's zxid, as a ZooKeeper server re-arming watches for a reconnecting client.
              * @constant
              */
             resync?: true;
@@ -685,7 +686,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The watch's zxid is older than the events this replica still holds (`Compacted`); read again and watch from the new zxid. */
+        /** @description The watch's zxid is older than the events this replica still holds, and the znode's stat cannot tell what happened since: an `exists` watch on a znode that is missing now (created and deleted in between, or never there?). Other watches from such a zxid are judged by the stat and answered (`resync` events). Read again and watch from the new zxid (`Compacted`). */
         Compacted: {
             headers: {
                 [name: string]: unknown;
@@ -884,7 +885,7 @@ export interface operations {
                 zxid?: components["schemas"]["Zxid"];
             };
             header?: {
-                /** @description With `watch`, as `zxid` (sent by a browser's EventSource when it reconnects). */
+                /** @description With `watch`, as `zxid` (sent by a browser's EventSource when it reconnects); the later of the two counts when both are sent, as an EventSource keeps its URL's `zxid` on every reconnect. */
                 "Last-Event-ID"?: string;
                 /** @description The ETag of a previous read; 304 when the znode's version (or, for `children`, its cversion; for `acl`, its aversion) is unchanged. */
                 "If-None-Match"?: string;

@@ -5,6 +5,8 @@
 // event as JSON), then ends. A browser's EventSource reconnects after the
 // end with Last-Event-ID = that zxid, which arms the next watch exactly
 // where the previous one fired, so a page sees every change without a gap.
+// The stream opens with an `id:` line of the zxid it is armed at, so a
+// stream that ends before its event reconnects from there too.
 //
 // Bounded: the registry caps watches in total and per client address; each
 // stream may hold at most watchBufferBytesMax unsent bytes (a client that
@@ -211,7 +213,12 @@ export class WatchStreams {
       result.release()
       return { status: 200, headers, body: null }
     }
-    stream.armed(result.release, `: watching ${kind} of ${JSON.stringify(path)} from zxid ${result.armedZxid}\n\n`)
+    // The id line (with no data, no event is dispatched) sets an EventSource's
+    // last event ID to the zxid armed at: a stream that ends before its event
+    // (a restart, a cut-off replica, a proxy's idle timeout) reconnects with
+    // Last-Event-ID and is armed again from there, so a change made in the
+    // gap fires at once instead of being missed.
+    stream.armed(result.release, `: watching ${kind} of ${JSON.stringify(path)} from zxid ${result.armedZxid}\nid: ${result.armedZxid}\n\n`)
     return { status: 200, headers, body: stream }
   }
 
@@ -234,13 +241,16 @@ function watchKind(value: string | undefined): WatchKind {
   return kind
 }
 
-/** The zxid to watch from: ?zxid, else Last-Event-ID (they must agree when both are sent), else null. */
+/**
+ * The zxid to watch from: the later of ?zxid and Last-Event-ID, else null.
+ * An EventSource keeps the URL it was made with, ?zxid included, and sends
+ * the id of the last event (or stream) it got on each reconnect: that one is
+ * the later, and the client has seen everything up to it.
+ */
 function sinceZxid(req: HttpRequest, query: Query): number | null {
   const fromQuery = integerParam(query, 'zxid', 0, Number.MAX_SAFE_INTEGER)
   const header = req.header('last-event-id')
   const fromHeader = header === undefined || header.trim() === '' ? undefined : integer(header.trim(), 'Last-Event-ID', 0, Number.MAX_SAFE_INTEGER)
-  if (fromQuery !== undefined && fromHeader !== undefined && fromQuery !== fromHeader) {
-    throw new HerdError('BadArguments', `zxid (${fromQuery}) and Last-Event-ID (${fromHeader}) disagree`)
-  }
+  if (fromQuery !== undefined && fromHeader !== undefined) return Math.max(fromQuery, fromHeader)
   return fromQuery ?? fromHeader ?? null
 }

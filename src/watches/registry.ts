@@ -117,9 +117,14 @@ export class WatchRegistry {
     if (since > applied) throw new HerdError('BadArguments', `zxid ${since} is ahead of this replica (applied ${applied})`)
     const horizon = this.#history.horizon ?? applied
     if (since < horizon) {
-      throw new HerdError('Compacted', `zxid ${since} is older than the oldest event this replica keeps (${horizon}); read again and watch from the new zxid`)
-    }
-    if (since < applied) {
+      // The events since then are gone (a restart, a snapshot, the history's
+      // bound): the znode's stat decides, where it can (changeSince).
+      const judged = changeSince(request.kind, request.path, since, tree)
+      if (judged === 'unknown') {
+        throw new HerdError('Compacted', `zxid ${since} is older than the oldest event this replica keeps (${horizon}), and ${request.path} does not exist now: whether it existed in between is not known here; read again and watch from the new zxid`)
+      }
+      if (judged !== null) return { type: 'fired', event: judged, armedZxid: since }
+    } else if (since < applied) {
       const kind = request.kind
       const missed = this.#history.firstSince(request.path, since, (type) => firedKinds[type].includes(kind))
       if (missed !== undefined) return { type: 'fired', event: missed, armedZxid: since }
@@ -164,6 +169,26 @@ export class WatchRegistry {
     }
     this.#counts.release(watch.clientKey)
   }
+}
+
+/**
+ * The event a `kind` watch armed at `since` would have seen by now, judged
+ * from the znode's stat alone (ZooKeeper's rule for the watches a client
+ * re-registers on reconnect), null for none, or 'unknown'. A data or children
+ * watch was armed on an existing znode: gone or created anew since (czxid)
+ * means deleted, else its mzxid (pzxid) tells whether it changed. An exists
+ * watch on a znode created since sees it created; on a missing znode nothing
+ * tells whether it was created and deleted in between, which ZooKeeper
+ * loses and herd refuses to guess ('unknown'). Marked resync: the zxid is the
+ * znode's newest change, not necessarily the first after `since`.
+ */
+function changeSince(kind: WatchKind, path: string, since: number, tree: TreeReader): TreeEvent | null | 'unknown' {
+  const now = tree.exists(path)
+  const isResync = true
+  if (now === undefined) return kind === 'exists' ? 'unknown' : { type: 'NodeDeleted', path, zxid: tree.zxid, stat: null, isResync }
+  if (now.czxid > since) return kind === 'exists' ? { type: 'NodeCreated', path, zxid: now.mzxid, stat: now, isResync } : { type: 'NodeDeleted', path, zxid: tree.zxid, stat: null, isResync }
+  if (kind === 'children') return now.pzxid > since ? { type: 'NodeChildrenChanged', path, zxid: now.pzxid, stat: now, isResync } : null
+  return now.mzxid > since ? { type: 'NodeDataChanged', path, zxid: now.mzxid, stat: now, isResync } : null
 }
 
 /** The event a `kind` watch on `path` would have seen between two trees, or null. */

@@ -2,11 +2,14 @@
 // table (ZOOKEEPER.md section 8) for each kind of watch, the SSE framing, the
 // end of the stream after its one event, keep-alives, watches armed at an
 // older zxid (the gap between a read and a watch is never lost), and a real
-// EventSource that keeps watching across stream ends with Last-Event-ID.
+// EventSource that keeps watching across stream ends with Last-Event-ID,
+// also when a stream ends before its event (the node restarts) and a change
+// is made before it reconnects.
 // Every response and every event is validated against openapi.yaml.
 import { EventSource, type MessageEvent } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { call, expectProblem, openStream, sleep, type Reply, type Stream } from '../support/http.ts'
+import { startFaultProxy } from '../support/fault-proxy.ts'
 import { startNode, stopAll, type NodeProcess } from '../support/node-process.ts'
 import { parseSse } from '../support/openapi-validator.ts'
 
@@ -174,11 +177,10 @@ describe('arming', () => {
     }
   })
 
-  it('bad watch requests are 400: unknown kind, zxid and Last-Event-ID that disagree, non-numeric zxid', async () => {
+  it('bad watch requests are 400: unknown kind, non-numeric zxid or Last-Event-ID', async () => {
     await create('/a-bad')
     for (const [target, headers] of [
       ['/znodes/a-bad?watch=everything', {}],
-      ['/znodes/a-bad?watch=data&zxid=1', { 'last-event-id': '2' }],
       ['/znodes/a-bad?watch=data&zxid=abc', {}],
       ['/znodes/a-bad?watch=data', { 'last-event-id': 'abc' }],
     ] as const) {
@@ -187,13 +189,15 @@ describe('arming', () => {
     }
   })
 
-  it('the stream opens with a comment and sends keep-alive comments while it waits', async () => {
+  it('the stream opens with a comment and the id of the zxid it is armed at, and sends keep-alive comments while it waits', async () => {
     const stream = await watch('/a-keepalive', 'exists')
     const startedMs = performance.now()
     await stream.waitFor((text) => (text.match(/^: keepalive$/gm) ?? []).length >= 2, 10 * keepaliveMs)
     expect(performance.now() - startedMs).toBeGreaterThanOrEqual(keepaliveMs * 0.9)
     const { comments, events } = parseSse(stream.text())
     expect(comments[0]).toMatch(/^watching exists of "\/a-keepalive" from zxid \d+$/)
+    // An id with no data: it dispatches no event, and names where a reconnect resumes.
+    expect(stream.text()).toMatch(new RegExp(`^: watching [^\\n]*\\nid: ${stream.headers.get('herd-zxid')}\\n\\n`))
     expect(events).toEqual([])
     expect(stream.isEnded()).toBe(false)
     stream.abort()
@@ -229,6 +233,19 @@ describe('watching from an older zxid', () => {
     const stream = await watch('/o-last', 'exists', '', { 'last-event-id': String(readZxid) })
     const { data } = await onlyEvent(stream)
     expect(data).toMatchObject({ type: 'NodeDataChanged', zxid: written.json.zxid })
+  })
+
+  it('with both zxid and Last-Event-ID, the later counts (an EventSource keeps its URL zxid on every reconnect)', async () => {
+    await create('/o-both', 'v0')
+    const older = (await call(base, 'GET', '/znodes/o-both')).zxid
+    const first = await put('/znodes/o-both', 'v1')
+    const second = await put('/znodes/o-both', 'v2')
+    // The URL names the older zxid, the header the first change: the second fires.
+    const later = await watch('/o-both', 'data', `&zxid=${older}`, { 'last-event-id': String(first.json.zxid) })
+    expect((await onlyEvent(later)).data.zxid).toBe(second.json.zxid)
+    // Either way round.
+    const again = await watch('/o-both', 'data', `&zxid=${first.json.zxid}`, { 'last-event-id': String(older) })
+    expect((await onlyEvent(again)).data.zxid).toBe(second.json.zxid)
   })
 
   it('the first matching change after z fires, not a later one, and non-matching ones are skipped', async () => {
@@ -336,5 +353,41 @@ describe('EventSource (browser compatibility)', () => {
     // The second change was made before the client reconnected, so it came from the watch history.
     expect(opens.length).toBeGreaterThanOrEqual(3)
     expect(writtenInGapAtMs).toBeLessThan(opens[1] as number)
+  })
+
+  it('a stream that ends before its event reconnects from the zxid it was armed at: a change made before the reconnect is not missed', async () => {
+    const own = await startNode()
+    let current = own
+    // The EventSource reaches the node through a proxy, which refuses its
+    // reconnects until the change is made: the gap is certain, not a race.
+    const proxy = await startFaultProxy({ host: '127.0.0.1', port: own.port })
+    expect((await call(own.url, 'PUT', '/znodes/gap', { body: 'v0', headers: { 'if-none-match': '*' } })).status).toBe(201)
+    const source = new EventSource(`http://${proxy.host}:${proxy.port}/znodes/gap?watch=data`, { node: { reconnectionTime: 300 } })
+    try {
+      const opened: number[] = []
+      const firstOpen = new Promise<void>((resolve) => source.addEventListener('open', () => resolve(), { once: true }))
+      source.addEventListener('open', () => opened.push(performance.now()))
+      const errors: string[] = []
+      source.addEventListener('error', () => errors.push(`${Math.round(performance.now())}:${source.readyState}`))
+      const changed = new Promise<MessageEvent<string>>((resolve) => source.addEventListener('NodeDataChanged', (event) => resolve(event as MessageEvent<string>), { once: true }))
+      await Promise.race([firstOpen, sleep(5000).then(() => expect.fail('the EventSource did not open'))])
+      // The node restarts: a graceful stop ends every stream, with no event.
+      await own.stop()
+      proxy.setMode({ kind: 'reject' })
+      current = await own.restart()
+      const written = await call(current.url, 'PUT', '/znodes/gap', { body: 'v1' })
+      expect(written.status).toBe(200)
+      const writtenAtMs = performance.now()
+      proxy.setMode({ kind: 'pass' })
+      const event = await Promise.race([changed, sleep(8000).then(() => null)])
+      expect(event, `the change made while the stream was down never arrived: readyState ${source.readyState}, opened ${opened.length}, errors ${errors.join(' ')}`).not.toBeNull()
+      expect(JSON.parse((event as MessageEvent<string>).data)).toMatchObject({ type: 'NodeDataChanged', zxid: written.json.zxid, stat: { version: 1 } })
+      expect(opened.length).toBe(2)
+      expect(opened[1]).toBeGreaterThan(writtenAtMs)
+    } finally {
+      source.close()
+      await proxy.close()
+      await stopAll([current])
+    }
   })
 })
