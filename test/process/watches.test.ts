@@ -355,6 +355,32 @@ describe('EventSource (browser compatibility)', () => {
     expect(writtenInGapAtMs).toBeLessThan(opens[1] as number)
   })
 
+  it('with a zxid in its URL, keeps receiving changes across reconnects (it resends that zxid, with a later Last-Event-ID)', async () => {
+    await create('/es-zxid', 'v0')
+    const readZxid = (await call(base, 'GET', '/znodes/es-zxid')).zxid
+    // Changed after the read, before the EventSource exists: fires at once.
+    const first = await put('/znodes/es-zxid', 'v1')
+    const source = new EventSource(`${base}/znodes/es-zxid?watch=data&zxid=${readZxid}`, { node: { reconnectionTime: 200 } })
+    const received: number[] = []
+    try {
+      await new Promise<void>((resolve, reject) => {
+        setTimeout(() => reject(new Error(`only ${JSON.stringify(received)}, readyState ${source.readyState}`)), 8000)
+        source.addEventListener('error', () => {
+          if (source.readyState === EventSource.CLOSED) reject(new Error(`the EventSource gave up after ${JSON.stringify(received)}`))
+        })
+        source.addEventListener('NodeDataChanged', (raw) => {
+          received.push(JSON.parse((raw as MessageEvent<string>).data).zxid)
+          if (received.length === 1) put('/znodes/es-zxid', 'v2').catch(reject)
+          else resolve()
+        })
+      })
+    } finally {
+      source.close()
+    }
+    expect(received[0]).toBe(first.json.zxid)
+    expect(received[1]).toBeGreaterThan(first.json.zxid)
+  })
+
   it('a stream that ends before its event reconnects from the zxid it was armed at: a change made before the reconnect is not missed', async () => {
     const own = await startNode()
     let current = own
