@@ -18,6 +18,7 @@ import { appendFileSync, readFileSync } from 'node:fs'
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
 import { expect } from 'vitest'
 import { parse } from 'yaml'
+import { parseSse, type SseEvent } from './sse.ts'
 
 export const specPath = new URL('../../openapi.yaml', import.meta.url).pathname
 
@@ -289,39 +290,7 @@ export function expectValid(response: ResponseToCheck): void {
 
 // ---------------------------------------------------------------- SSE
 
-export interface SseEvent {
-  readonly id: string | undefined
-  readonly event: string | undefined
-  readonly data: string
-}
-
-/** Parses an event stream (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation). */
-export function parseSse(text: string): { readonly events: SseEvent[]; readonly comments: string[] } {
-  const events: SseEvent[] = []
-  const comments: string[] = []
-  let id: string | undefined
-  let event: string | undefined
-  let data: string[] = []
-  for (const line of text.split(/\r\n|\r|\n/)) {
-    if (line === '') {
-      if (data.length > 0) events.push({ id, event, data: data.join('\n') })
-      event = undefined
-      data = []
-      continue
-    }
-    if (line.startsWith(':')) {
-      comments.push(line.slice(1).trim())
-      continue
-    }
-    const colon = line.indexOf(':')
-    const field = colon < 0 ? line : line.slice(0, colon)
-    const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '')
-    if (field === 'id') id = value
-    else if (field === 'event') event = value
-    else if (field === 'data') data.push(value)
-  }
-  return { events, comments }
-}
+export { parseSse, type SseEvent }
 
 // ---------------------------------------------------------------- coverage
 

@@ -15,6 +15,7 @@
 // - it is a change somebody made (unless some write's outcome stayed unknown);
 // - at the end, armed once more at its last zxid, the watcher gets the last
 //   change at once if it had not seen it (nothing lost at the tail).
+import { parseSse, type SseEvent } from '../../support/sse.ts'
 import { perform } from './register-client.ts'
 import { readStat, sleep } from './znode-reads.ts'
 
@@ -67,8 +68,6 @@ export async function changeWriter(paths: readonly string[], targets: () => read
 export class Watcher {
   readonly events: WatchEvent[] = []
   readonly failures: string[] = []
-  /** Watches the replica answered Compacted: the watcher read again instead. */
-  resyncs = 0
   #since: number
   readonly #path: string
   readonly #targets: () => readonly string[]
@@ -118,7 +117,7 @@ export class Watcher {
       return false // broken or timed out: armed again at the same zxid
     }
     if (status === 410) {
-      this.resyncs++
+      // Compacted: read again instead.
       const stat = await readStat(url, this.#path)
       if (stat !== null) this.#since = stat.mzxid
       return false
@@ -127,10 +126,11 @@ export class Watcher {
       await sleep(100)
       return false
     }
-    const event = parseEvent(text)
+    // The stream's first id line (no data) names the zxid it was armed at: not an event.
+    const { events } = parseSse(text)
+    const event = parseEvent(events[0])
     if (event === null) return false // the stream ended without an event (its replica shutting down)
-    const count = text.match(/^id: /gm)?.length ?? 0
-    if (count !== 1) this.failures.push(`${this.#path}: a one-shot watch armed at ${armedZxid} sent ${count} events`)
+    if (events.length !== 1) this.failures.push(`${this.#path}: a one-shot watch armed at ${armedZxid} sent ${events.length} events`)
     this.events.push({ armedZxid, ...event })
     if (event.type !== 'NodeDataChanged') this.failures.push(`${this.#path}: a data watch armed at ${armedZxid} got ${event.type}`)
     if (event.zxid <= armedZxid) this.failures.push(`${this.#path}: a watch armed at ${armedZxid} got the older change ${event.zxid} (ordered, unique)`)
@@ -158,11 +158,8 @@ export function checkWatches(watchers: readonly Watcher[], log: ChangeLog): stri
   return failures
 }
 
-function parseEvent(text: string): { zxid: number; type: string; isResync: boolean } | null {
-  const id = /^id: (\d+)$/m.exec(text)
-  const type = /^event: (\w+)$/m.exec(text)
-  const data = /^data: (.*)$/m.exec(text)
-  if (id === null || type === null) return null
-  const isResync = data !== null && (JSON.parse(data[1] as string) as { resync?: unknown }).resync === true
-  return { zxid: Number(id[1]), type: type[1] as string, isResync }
+function parseEvent(event: SseEvent | undefined): { zxid: number; type: string; isResync: boolean } | null {
+  if (event?.id === undefined || event.event === undefined) return null
+  const isResync = (JSON.parse(event.data) as { resync?: unknown }).resync === true
+  return { zxid: Number(event.id), type: event.event, isResync }
 }
