@@ -981,8 +981,7 @@ export class RaftCore {
    * was committed when it came back (heartbeats carry only what it holds).
    */
   leaderCommit(): { readonly index: number; readonly messages: number } {
-    if (this.#role === 'leader') return { index: this.#log.committed, messages: this.#leaderMessages }
-    return { index: this.#leaderCommit, messages: this.#leaderMessages }
+    return { index: this.#role === 'leader' ? this.#log.committed : this.#leaderCommit, messages: this.#leaderMessages }
   }
 
   #isVoter(): boolean {
