@@ -17,7 +17,11 @@
 // for ?stale) as a ZooKeeper server cut off from the quorum drops its
 // clients: the change a stream waits for may be committed elsewhere and never
 // reach it meanwhile. A client re-arms on another replica from the zxid it
-// last saw and misses nothing.
+// last saw and misses nothing. A browser's EventSource cannot pick another
+// replica, and gives up for good on any answer but a 200 event stream: it
+// gets a stream that says `retry:` and ends, so it keeps reconnecting (with
+// its Last-Event-ID) until this replica is back in contact, or a load
+// balancer sends it elsewhere; other clients get 503 ConnectionLoss.
 import type { Timer } from '../clock.ts'
 import { HerdError } from '../errors.ts'
 import type { TreeEvent } from '../tree/index.ts'
@@ -27,7 +31,9 @@ import type { HttpRequest, Reply, StreamBody, StreamChannel } from './http.ts'
 import { flag, integer, integerParam, queryValue, type Query } from './request.ts'
 
 const keepalive = ': keepalive\n\n'
-const cutOffNotice = ': this replica is cut off from the leader: watch again on another replica, from the zxid last seen\n\n'
+/** How long an EventSource waits before it reconnects to a cut-off replica (SSE `retry:`). */
+export const cutOffRetryMs = 2000
+const cutOffNotice = `retry: ${cutOffRetryMs}\n: this replica is cut off from the leader: watch again on another replica, from the zxid last seen\n\n`
 
 export function formatEvent(event: TreeEvent): string {
   const data = JSON.stringify({ type: event.type, path: event.path, zxid: event.zxid, stat: event.stat, ...(event.isResync === true ? { resync: true } : {}) })
@@ -184,6 +190,20 @@ export class WatchStreams {
       return deps.replica.waitForApplied(since, deps.config.readWaitMsMax).then(() => this.#arm(req, path, kind, since, acceptsStale))
     }
     return this.#arm(req, path, kind, since, acceptsStale)
+  }
+
+  /**
+   * The answer to a watch that a browser's EventSource (it accepts
+   * text/event-stream; herd's client does not say so) asks a cut-off replica
+   * for: a stream that only says when to reconnect, so that the EventSource
+   * lives on instead of failing for good on a 503. Bad parameters still get
+   * their 400.
+   */
+  retryLater(req: HttpRequest, query: Query): Reply {
+    watchKind(queryValue(query, 'watch'))
+    sinceZxid(req, query)
+    const headers = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no', 'herd-zxid': String(this.#deps.replica.appliedZxid) }
+    return { status: 200, headers, body: cutOffNotice }
   }
 
   /** Ends every open stream (shutdown). */

@@ -49,6 +49,7 @@ export function readZnode(req: HttpRequest, deps: ApiDeps, streams: WatchStreams
     return readData(req, deps, path, undefined)
   }
   const query = parseQuery(target.search, readParams)
+  if (query.has('watch') && deps.replica.isCutOff && !flag(query, 'stale') && isEventSource(req)) return streams.retryLater(req, query)
   const barrier = readBarrier(query, deps)
   if (barrier !== null) return barrier.then(() => readView(req, deps, streams, path, query))
   return readView(req, deps, streams, path, query)
@@ -270,4 +271,9 @@ function dataEncoding(query: Query): DataEncoding | undefined {
 
 export function noNode(path: string): never {
   throw new HerdError('NoNode', `${path} does not exist`, { path })
+}
+
+/** A browser's EventSource asks for text/event-stream (herd's client does not). */
+function isEventSource(req: HttpRequest): boolean {
+  return req.header('accept')?.includes('text/event-stream') === true
 }

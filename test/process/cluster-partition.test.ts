@@ -7,10 +7,14 @@
 // quorum) and commits nothing meanwhile; a session whose client heartbeats
 // through the majority is not expired; a cut-off replica refuses local reads
 // once it has heard from no leader for leaderContactMaxMs, and serves them
-// again after healing; every replica then has the same digest at the same
-// zxid and every acknowledged write.
+// again after healing; a browser's EventSource on it lives through the cut
+// (a 503 would end it for good) and gets the change the majority made
+// meanwhile; every replica then has the same digest at the same zxid and
+// every acknowledged write.
+import { EventSource, type MessageEvent } from 'undici'
 import { afterAll, expect, it } from 'vitest'
 import { TestCluster, missingOn, writer, type Acked } from '../support/cluster-process.ts'
+import { cutOffRetryMs } from '../../src/api/watch-stream.ts'
 import { openStream } from '../support/http.ts'
 
 let cluster: TestCluster | null = null
@@ -22,6 +26,40 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /** How long a replica may hear from no leader before it refuses local reads (--leader-contact-max-ms here). */
 const leaderContactMaxMs = 2500
+
+/**
+ * An EventSource (undici's, as a browser's) watching `url`: whether it gave
+ * up (readyState CLOSED, as a browser's does on a 503), how often it
+ * reconnected, and its first NodeDataChanged.
+ */
+function watchFromBrowser(url: string): { opened: Promise<void>; event(timeoutMs: number): Promise<{ zxid: number }>; reconnected(times: number, timeoutMs: number): Promise<void>; close(): void } {
+  const source = new EventSource(url, { node: { reconnectionTime: 300 } })
+  let opens = 0
+  const closed = new Promise<never>((_, reject) => {
+    source.addEventListener('error', () => {
+      if (source.readyState === EventSource.CLOSED) reject(new Error(`the EventSource gave up after ${opens} opens`))
+    })
+  })
+  closed.catch(() => undefined) // raced below
+  const opened = new Promise<void>((resolve) => source.addEventListener('open', () => resolve(), { once: true }))
+  source.addEventListener('open', () => opens++)
+  const changed = new Promise<{ zxid: number }>((resolve) => {
+    source.addEventListener('NodeDataChanged', (event) => resolve(JSON.parse((event as MessageEvent<string>).data) as { zxid: number }))
+  })
+  return {
+    opened: Promise.race([opened, closed]),
+    event: (timeoutMs) => Promise.race([changed, closed, sleep(timeoutMs).then(() => Promise.reject(new Error(`no event within ${timeoutMs} ms (state ${source.readyState})`)))]),
+    reconnected: async (times, timeoutMs) => {
+      const deadline = Date.now() + timeoutMs
+      while (opens - 1 < times) {
+        if (source.readyState === EventSource.CLOSED) throw new Error(`the EventSource gave up after ${opens} opens`)
+        if (Date.now() > deadline) throw new Error(`the EventSource reconnected ${opens - 1} times in ${timeoutMs} ms, not ${times}`)
+        await sleep(50)
+      }
+    },
+    close: () => source.close(),
+  }
+}
 
 /** Polls a plain read of `path` on `url` until it answers `status` (within `timeoutMs`); resolves with the answer's body. */
 async function readUntil(url: string, path: string, status: number, timeoutMs = leaderContactMaxMs + 3000): Promise<{ code?: string; detail?: string }> {
@@ -163,6 +201,13 @@ it('a cut-off follower, then a cut-off leader: the majority commits, the minorit
   const watch = await openStream(c.url(cutFollower), '/znodes/pt?watch=data')
   const staleWatch = await openStream(c.url(cutFollower), '/znodes/pt?watch=data&stale')
   expect([watch.status, staleWatch.status]).toEqual([200, 200])
+  // A browser's EventSource on the follower: it cannot move to another
+  // replica, and gives up for good on an answer other than a 200 stream.
+  const created = await fetch(`${c.url(leader)}/znodes/pt-es`, { method: 'PUT', body: 'v0' })
+  expect(created.status).toBe(201)
+  // From the create's zxid, which the follower may not have applied yet (it waits for it).
+  const browser = watchFromBrowser(`${c.url(cutFollower)}/znodes/pt-es?watch=data&zxid=${created.headers.get('herd-zxid')}`)
+  await browser.opened
   const cutAt = Date.now()
   links.isolate(cutFollower)
   // Polled from the cut on, so that the time it took shows.
@@ -190,7 +235,27 @@ it('a cut-off follower, then a cut-off leader: the majority commits, the minorit
   // one armed with ?stale waits on.
   const ended = await watch.ended(2000)
   expect(ended).toContain('cut off')
+  expect(ended).toContain('retry: ')
   expect(ended).not.toContain('event:')
+  // The browser's stream ended so too; it reconnects to the cut-off
+  // follower, is answered with a stream that says when to try again, and
+  // lives on (a 503 would have ended it for good).
+  await browser.reconnected(2, 3 * cutOffRetryMs)
+  // A new watch is refused (herd's client moves on to another replica),
+  // but one asked by an EventSource gets a stream that only says when to
+  // reconnect, and ends.
+  expect((await fetch(`${c.url(cutFollower)}/znodes/pt-es?watch=data`)).status).toBe(503)
+  const retryLater = await fetch(`${c.url(cutFollower)}/znodes/pt-es?watch=data`, { headers: { accept: 'text/event-stream' }, signal: AbortSignal.timeout(2000) })
+  expect(retryLater.status).toBe(200)
+  expect(retryLater.headers.get('content-type')).toBe('text/event-stream')
+  const retryBody = await retryLater.text()
+  expect(retryBody).toMatch(/^retry: \d+\n/)
+  expect(retryBody).not.toContain('event:')
+  expect((await fetch(`${c.url(cutFollower)}/znodes/pt-es?watch=bogus`, { headers: { accept: 'text/event-stream' } })).status).toBe(400)
+  // Changed on the majority while the follower is cut off: the EventSource gets it once the follower is back.
+  const changedWhileCut = await fetch(`${c.url(leader)}/znodes/pt-es`, { method: 'PUT', body: 'v1' })
+  expect(changedWhileCut.status).toBe(200)
+  const changedZxid = ((await changedWhileCut.json()) as { stat: { mzxid: number } }).stat.mzxid
   expect(staleWatch.isEnded()).toBe(false)
   staleWatch.abort()
   expect((await c.status(cutFollower, 3000, true))?.cutOff).toBe(true)
@@ -207,6 +272,9 @@ it('a cut-off follower, then a cut-off leader: the majority commits, the minorit
   const healedAt = Date.now()
   await readUntil(c.url(cutFollower), '/pt', 200)
   const servingAgainMs = Date.now() - healedAt
+  const browserEvent = await browser.event(10_000)
+  expect(browserEvent.zxid).toBe(changedZxid)
+  browser.close()
   await sleep(500)
 
   // ---- 2. The leader is cut off: the other two elect a leader and commit; the old one steps down.
