@@ -611,9 +611,7 @@ export class Replica {
       try {
         await this.#catchUp(id)
       } catch (error) {
-        this.#core.removeLearner(id)
-        this.#pendingAddresses.delete(id)
-        this.#setTransportPeers()
+        this.#dropCandidate(id)
         throw error
       } finally {
         this.#catchingUp.delete(id)
@@ -628,14 +626,23 @@ export class Replica {
       next = current.filter((member) => member.id !== change.remove)
     }
     const index = this.#core.proposeMembership(next.map((member) => member.id))
-    // A learner proposed as a voter stays replicated to as one.
-    if ('add' in change) this.#core.removeLearner(change.add.id)
     if (index === null) {
+      if ('add' in change) this.#dropCandidate(change.add.id)
       throw new HerdError('Throttled', 'another membership change (or this leader\'s first entry) is not committed yet; retry shortly')
     }
+    // A learner proposed as a voter stays replicated to as one; its address
+    // stays pending until the change is applied (#learnAddresses).
+    if ('add' in change) this.#core.removeLearner(change.add.id)
     this.#runSoon()
     const committed = await this.#await(index, this.#term)
     return { zxid: committed.zxid, members: this.members() }
+  }
+
+  /** A replica that is not added after all: no longer replicated to as a learner, nor addressed. */
+  #dropCandidate(id: number): void {
+    this.#core.removeLearner(id)
+    this.#pendingAddresses.delete(id)
+    this.#setTransportPeers()
   }
 
   /**

@@ -30,10 +30,12 @@ class LocalNetwork {
   readonly lateAnswers = new Set<number>()
   /** What becomes of each consensus message on its way: itself, another (a shorter append, say), or null when it is lost. */
   alter: ((from: number, to: number, message: RaftEntryMessage) => RaftEntryMessage | null) | null = null
+  /** The peers each replica last gave its transport. */
+  readonly peersOf = new Map<number, readonly number[]>()
 
   transport(self: number): PeerTransport {
     return {
-      setPeers: () => undefined,
+      setPeers: (endpoints) => void this.peersOf.set(self, [...endpoints.keys()].sort()),
       send: (to, message) => {
         const altered = this.alter === null ? message : this.alter(self, to, message as RaftEntryMessage)
         if (altered === null) return
@@ -336,6 +338,29 @@ describe('a cluster of three in one process', () => {
     const { zxid } = await submit(up, put('/with-four'))
     await joining.waitForApplied(zxid, 1000)
     expect(joining.tree.digest()).toBe(leader.tree.digest())
+  })
+
+  it('a replica caught up but refused as a voter (another change is not committed yet) is forgotten: no learner, no peer address', async () => {
+    const replicas = [1, 2, 3].map((id) => start(id))
+    const leader = await until('a leader', () => leaderOf(replicas))
+    await submit(leader, put('/before'))
+    const leaderId = leader.status().id
+    const removed = (replicas.find((replica) => replica !== leader) as Replica).status().id
+    // The voters get no entries from now on (heartbeats pass, so the leader
+    // stays): the removal below is proposed and never committed.
+    network.alter = (_, to, message) => (to !== 4 && (message.entries?.length ?? 0) > 0 ? null : message)
+    const removal = leader.changeMembership({ remove: removed })
+    removal.catch(() => undefined) // settled below
+    await sleep(20)
+    const joining = Replica.open({ ...optionsOf(4), raft: { ...optionsOf(4).raft, members } })
+    network.replicas.set(4, joining)
+    // Replica 4 catches up as a learner, then cannot be proposed.
+    await expect(leader.changeMembership({ add: { id: 4, host: '127.0.0.1', port: 9004 } })).rejects.toMatchObject({ code: 'Throttled' })
+    expect(joining.appliedZxid).toBeGreaterThan(0)
+    expect(network.peersOf.get(leaderId)).toEqual([1, 2, 3])
+    expect([...(leader.coreStatus().progress?.keys() ?? [])].sort()).toEqual([1, 2, 3])
+    network.alter = null
+    expect((await removal).members.map((member) => member.id)).toEqual([1, 2, 3].filter((id) => id !== removed))
   })
 
   it('fails a removed follower\'s writes at once: no leader would ever let it apply them', async () => {
