@@ -37,7 +37,7 @@ const settings = {
   appendBytesMax: { kind: 'int', min: 1024, max: 64 * MiB, help: 'entry bytes in one append message' },
   appendsInFlightMax: { kind: 'int', min: 1, max: 1024, help: 'append messages on their way to one follower at once' },
   peerTimeoutMs: { kind: 'int', min: 10, max: 600_000, help: 'how long a call to another replica may take' },
-  leaderContactMaxMs: { kind: 'int', min: 100, max: 3_600_000, help: 'a replica that has heard from no leader (leading: from no majority) for longer refuses local reads that do not ask for ?stale data (more than twice the longest election timeout)' },
+  leaderContactMaxMs: { kind: 'int', min: 100, max: 3_600_000, help: 'a replica that has heard from no leader (leading: from no majority) for longer, or has not applied what the leader had committed that long ago, refuses local reads that do not ask for ?stale data (more than twice the longest election timeout)' },
 
   requestBytesMax: { kind: 'int', min: 1024, max: 64 * MiB, help: 'largest request body (a multi counts whole)' },
   dataBytesMax: { kind: 'int', min: 0, max: 64 * MiB, help: 'largest znode data' },

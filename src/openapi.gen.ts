@@ -570,7 +570,7 @@ export interface components {
             lag: number;
             /** @description Hash of the replica's tree at its appliedZxid (null when unreachable); equal on replicas at equal zxids. */
             digest: string | null;
-            /** @description Whether the replica is cut off (heard from no leader for longer than leaderContactMaxMs) and refuses local reads without `stale`; null when unreachable. */
+            /** @description Whether the replica is cut off (heard from no leader for longer than leaderContactMaxMs, or has not applied what the leader had committed that long ago, or has not caught up since) and refuses local reads without `stale`; null when unreachable. */
             cutOff: boolean | null;
         };
         ClusterStatus: {
@@ -583,7 +583,7 @@ export interface components {
             leader: number | null;
             commitZxid: components["schemas"]["Zxid"];
             appliedZxid: components["schemas"]["Zxid"];
-            /** @description This replica has heard from no leader (leading: from no majority) for longer than leaderContactMaxMs, or not since it started, or has not caught up since: its tree may be behind by any amount, and it refuses local reads that do not ask for `stale`. */
+            /** @description This replica has heard from no leader (leading: from no majority) for longer than leaderContactMaxMs, or not since it started, or has not applied what the leader had committed that long ago, or has not caught up since: its tree may be behind by any amount, and it refuses local reads that do not ask for `stale`. */
             cutOff: boolean;
             /** @description Hash of the tree at appliedZxid; equal on replicas at equal zxids. */
             digest: string;
@@ -800,8 +800,10 @@ export interface components {
          *     no leader (or, leading, from no majority) for longer than the
          *     server's `leaderContactMaxMs` (5 s unless configured), or not since
          *     it started, or it has not yet applied what the leader had committed
-         *     when contact came back; so its data may be behind by any amount. Without this flag such a replica
-         *     refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
+         *     when contact came back, or, in contact, what the leader had
+         *     committed `leaderContactMaxMs` ago (a slow disk, an overloaded
+         *     machine); so its data may be behind by any amount. Without this
+         *     flag such a replica refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
          *     server cut off from the quorum stops serving (its read-only mode
          *     is the opt-in this flag gives). `GET /cluster` shows `cutOff`.
          */
@@ -857,8 +859,10 @@ export interface operations {
                  *     no leader (or, leading, from no majority) for longer than the
                  *     server's `leaderContactMaxMs` (5 s unless configured), or not since
                  *     it started, or it has not yet applied what the leader had committed
-                 *     when contact came back; so its data may be behind by any amount. Without this flag such a replica
-                 *     refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
+                 *     when contact came back, or, in contact, what the leader had
+                 *     committed `leaderContactMaxMs` ago (a slow disk, an overloaded
+                 *     machine); so its data may be behind by any amount. Without this
+                 *     flag such a replica refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
                  *     server cut off from the quorum stops serving (its read-only mode
                  *     is the opt-in this flag gives). `GET /cluster` shows `cutOff`.
                  */
@@ -1143,8 +1147,10 @@ export interface operations {
                  *     no leader (or, leading, from no majority) for longer than the
                  *     server's `leaderContactMaxMs` (5 s unless configured), or not since
                  *     it started, or it has not yet applied what the leader had committed
-                 *     when contact came back; so its data may be behind by any amount. Without this flag such a replica
-                 *     refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
+                 *     when contact came back, or, in contact, what the leader had
+                 *     committed `leaderContactMaxMs` ago (a slow disk, an overloaded
+                 *     machine); so its data may be behind by any amount. Without this
+                 *     flag such a replica refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
                  *     server cut off from the quorum stops serving (its read-only mode
                  *     is the opt-in this flag gives). `GET /cluster` shows `cutOff`.
                  */
@@ -1297,8 +1303,10 @@ export interface operations {
                  *     no leader (or, leading, from no majority) for longer than the
                  *     server's `leaderContactMaxMs` (5 s unless configured), or not since
                  *     it started, or it has not yet applied what the leader had committed
-                 *     when contact came back; so its data may be behind by any amount. Without this flag such a replica
-                 *     refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
+                 *     when contact came back, or, in contact, what the leader had
+                 *     committed `leaderContactMaxMs` ago (a slow disk, an overloaded
+                 *     machine); so its data may be behind by any amount. Without this
+                 *     flag such a replica refuses local reads with 503 `ConnectionLoss`, as a ZooKeeper
                  *     server cut off from the quorum stops serving (its read-only mode
                  *     is the opt-in this flag gives). `GET /cluster` shows `cutOff`.
                  */

@@ -363,7 +363,7 @@ export function refuseIfCutOff(deps: ApiDeps): void {
   if (!deps.replica.isCutOff) return
   throw new HerdError(
     'ConnectionLoss',
-    `this replica is cut off: it has heard from no leader for over ${deps.config.leaderContactMaxMs} ms, or not since it started, or has not caught up since, so its data may be behind by any amount: read from another replica, or add ?stale to read what it has`,
+    `this replica is cut off: it has heard from no leader for over ${deps.config.leaderContactMaxMs} ms, or not since it started, or has not applied what the leader had committed that long ago, or has not caught up since, so its data may be behind by any amount: read from another replica, or add ?stale to read what it has`,
   )
 }
 

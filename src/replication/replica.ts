@@ -240,6 +240,15 @@ export class Replica {
    * before it serves. Null once caught up.
    */
   #sync: { readonly after: number; target: number | null } | null = null
+  /**
+   * The commit index heard from the leader (#core.leaderCommit) at each tick
+   * of the last leaderContactMaxMs, oldest first, the oldest at least that
+   * old once there is one: what this replica must have applied by now to
+   * serve local reads (#isLagging).
+   */
+  readonly #heardCommits: Array<{ readonly atMs: number; readonly index: number }> = []
+  /** Cut off for being over leaderContactMaxMs behind the commits it heard of, though in contact. */
+  #isLagging = false
   readonly #awaiting = new Map<number, Awaiting>()
   /**
    * Results of entries applied while a forward call was out: only those can
@@ -373,11 +382,14 @@ export class Replica {
   /**
    * Whether this replica has heard from no leader of its term (leading: from
    * no majority) for longer than leaderContactMaxMs, or not since it
-   * started, or has not caught up since (#sync). Its tree may then be
-   * behind by any amount, where ZooKeeper's timeliness promises a bound:
-   * a ZooKeeper server cut off from the quorum stops serving its clients.
-   * This one keeps serving what does not depend on its tree being current,
-   * and refuses local reads unless they ask for stale data.
+   * started, or has not caught up since (#sync); or, in contact, has not
+   * applied what the leader had committed leaderContactMaxMs ago (a slow
+   * disk, an overloaded machine). Its tree may then be behind by any
+   * amount, where ZooKeeper's timeliness promises a bound: a ZooKeeper
+   * server cut off from the quorum stops serving its clients, and a leader
+   * drops a follower that falls behind by more than syncLimit ticks. This
+   * one keeps serving what does not depend on its tree being current, and
+   * refuses local reads unless they ask for stale data.
    */
   get isCutOff(): boolean {
     return this.#isCutOff
@@ -921,37 +933,63 @@ export class Replica {
   #tick(): void {
     if (this.#isClosed) return
     this.#core.tick()
+    this.#noteHeardCommit()
     this.#checkContact()
     this.#runSoon()
   }
 
+  /** Samples the commit index heard from the leader, keeping the newest sample at least leaderContactMaxMs old and every later one. */
+  #noteHeardCommit(): void {
+    const nowMs = this.#options.clock.nowMs()
+    const samples = this.#heardCommits
+    samples.push({ atMs: nowMs, index: this.#core.leaderCommit().index })
+    const dueAtMs = nowMs - this.#options.raft.leaderContactMaxMs
+    while (samples.length > 1 && (samples[1] as { atMs: number }).atMs <= dueAtMs) samples.shift()
+  }
+
   /**
    * Cuts this replica off once it has heard from no leader for
-   * leaderContactMaxMs, or since it started; back in contact, once it has
-   * applied what the leader had committed then.
+   * leaderContactMaxMs, or since it started, or has fallen that far behind
+   * the leader's commits; back in contact, once it has applied what the
+   * leader had committed then.
    */
   #checkContact(): void {
     const isCutOff = this.#updateCutOff()
     if (isCutOff === this.#isCutOff) return
     this.#isCutOff = isCutOff
     const id = this.#options.replicaId
-    if (isCutOff) this.#options.log?.warn(`replica ${id} has heard from no leader for over ${this.#options.raft.leaderContactMaxMs} ms: local reads are refused until it hears from one and catches up (?stale reads anyway)`)
+    const maxMs = this.#options.raft.leaderContactMaxMs
+    if (isCutOff && this.#isLagging) this.#options.log?.warn(`replica ${id} has not applied what the leader had committed ${maxMs} ms ago (it is at zxid ${this.appliedZxid}): local reads are refused until it catches up (?stale reads anyway)`)
+    else if (isCutOff) this.#options.log?.warn(`replica ${id} has heard from no leader for over ${maxMs} ms: local reads are refused until it hears from one and catches up (?stale reads anyway)`)
     else this.#options.log?.info(`replica ${id} is in contact with a leader and caught up: local reads are served`)
     for (const listener of this.#statusListeners) listener()
   }
 
-  /** Whether this replica is cut off now; starts or ends the catch-up (#sync) that contact lost and regained calls for. */
+  /**
+   * Whether this replica is cut off now; starts or ends the catch-up (#sync)
+   * that contact lost and regained, or a lag past leaderContactMaxMs, calls for.
+   */
   #updateCutOff(): boolean {
     const { tickMs, leaderContactMaxMs } = this.#options.raft
     const isInContact = this.#core.contactTicks() * tickMs <= leaderContactMaxMs
     const heard = this.#core.leaderCommit()
+    const oldest = this.#heardCommits[0]
+    const isLagging = isInContact && oldest !== undefined && oldest.atMs <= this.#options.clock.nowMs() - leaderContactMaxMs && this.appliedZxid < oldest.index
+    if (isLagging) {
+      // Caught up once it has applied what the leader has committed by now.
+      this.#sync ??= { after: heard.messages, target: heard.index }
+      this.#isLagging = true
+    }
     if (!isInContact) {
-      this.#sync ??= { after: heard.messages, target: null }
+      // Whatever the catch-up was, it now waits for contact, and for what the leader has committed by then.
+      if (this.#sync?.target !== null) this.#sync = { after: heard.messages, target: null }
+      this.#isLagging = false
     } else if (this.#sync !== null) {
       // A leader's own commit index is the target; a follower's, the one the first append after the loss announced.
       if (this.#sync.target === null && (this.#role === 'leader' || heard.messages > this.#sync.after)) this.#sync.target = heard.index
       if (this.#sync.target !== null && this.appliedZxid >= this.#sync.target) this.#sync = null
     }
+    if (this.#sync === null) this.#isLagging = false
     return !isInContact || this.#sync !== null
   }
 

@@ -340,6 +340,41 @@ describe('a cluster of three in one process', () => {
     expect(joining.tree.digest()).toBe(leader.tree.digest())
   })
 
+  it('cuts off a follower in contact that has not applied what the leader committed leaderContactMaxMs ago (a slow disk), until it catches up', async () => {
+    class SlowDisk extends MemoryStore {
+      delayMs = 0
+      override async append(...args: Parameters<MemoryStore['append']>): Promise<void> {
+        if (this.delayMs > 0) await sleep(this.delayMs)
+        return super.append(...args)
+      }
+    }
+    const disks = [1, 2, 3].map(() => new SlowDisk())
+    const replicas = [1, 2, 3].map((id) => start(id, disks[id - 1]))
+    const leader = await until('a leader', () => leaderOf(replicas))
+    await until('all serving', () => (replicas.some((replica) => replica.isCutOff) ? undefined : true))
+    const slow = replicas.find((replica) => replica !== leader) as Replica
+    const fast = replicas.find((replica) => replica !== leader && replica !== slow) as Replica
+    ;(disks[slow.status().id - 1] as SlowDisk).delayMs = 1000
+    let isWriting = true
+    const writes = (async () => {
+      for (let i = 0; isWriting; i++) await submit(leader, put(`/lag${i % 50}`))
+    })()
+    try {
+      // It hears from the leader throughout (heartbeats need no disk), and its applied zxid falls behind.
+      await until('the slow follower cut off', () => (slow.isCutOff ? true : undefined), 3000)
+      expect(slow.coreStatus().leader).toBe(leader.status().id)
+      expect(slow.appliedZxid).toBeLessThan(leader.commitZxid)
+      expect([leader.isCutOff, fast.isCutOff]).toEqual([false, false])
+      ;(disks[slow.status().id - 1] as SlowDisk).delayMs = 0
+      const committedThen = leader.commitZxid
+      await until('the slow follower caught up and serving', () => (slow.isCutOff ? undefined : true), 5000)
+      expect(slow.appliedZxid).toBeGreaterThanOrEqual(committedThen)
+    } finally {
+      isWriting = false
+      await writes
+    }
+  })
+
   it('a replica caught up but refused as a voter (another change is not committed yet) is forgotten: no learner, no peer address', async () => {
     const replicas = [1, 2, 3].map((id) => start(id))
     const leader = await until('a leader', () => leaderOf(replicas))
