@@ -202,8 +202,7 @@ export class WatchStreams {
   retryLater(req: HttpRequest, query: Query): Reply {
     watchKind(queryValue(query, 'watch'))
     sinceZxid(req, query)
-    const headers = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no', 'herd-zxid': String(this.#deps.replica.appliedZxid) }
-    return { status: 200, headers, body: cutOffNotice }
+    return { status: 200, headers: eventStreamHeaders(this.#deps.replica.appliedZxid), body: cutOffNotice }
   }
 
   /** Ends every open stream (shutdown). */
@@ -220,12 +219,7 @@ export class WatchStreams {
     const deps = this.#deps
     const stream = new WatchStream(this.#open, acceptsStale)
     const result = deps.watches.arm({ path, kind, sinceZxid: since, clientKey: req.remoteAddress }, stream, deps.replica.tree)
-    const headers = {
-      'content-type': 'text/event-stream',
-      'cache-control': 'no-cache',
-      'x-accel-buffering': 'no',
-      'herd-zxid': String(result.armedZxid),
-    }
+    const headers = eventStreamHeaders(result.armedZxid)
     if (result.type === 'fired') return { status: 200, headers, body: formatEvent(result.event) }
     if (req.method === 'HEAD') {
       // Nothing reads a HEAD body, so nothing would ever end the stream and
@@ -253,6 +247,11 @@ export class WatchStreams {
     this.#owedMs -= share * watchKeepaliveMs
     for (const stream of this.#open.next(share)) stream.ping(watchBufferBytesMax)
   }
+}
+
+/** The headers of a watch's event stream (no proxy buffering, no caching), with the zxid it answers at. */
+function eventStreamHeaders(zxid: number): Record<string, string> {
+  return { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no', 'herd-zxid': String(zxid) }
 }
 
 function watchKind(value: string | undefined): WatchKind {
