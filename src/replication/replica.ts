@@ -237,18 +237,18 @@ export class Replica {
    * stays cut off until it has applied what a leader had committed when
    * contact came back (`target`, taken from the first append or snapshot
    * after the `after`-th), as a ZooKeeper follower syncs with its leader
-   * before it serves. Null once caught up.
+   * before it serves. Started instead by a lag past leaderContactMaxMs while
+   * in contact (`isLag`), it has its target at once: what the leader has
+   * committed by then. Null once caught up.
    */
-  #sync: { readonly after: number; target: number | null } | null = null
+  #sync: { readonly after: number; target: number | null; readonly isLag: boolean } | null = null
   /**
    * The commit index heard from the leader (#core.leaderCommit) at each tick
    * of the last leaderContactMaxMs, oldest first, the oldest at least that
    * old once there is one: what this replica must have applied by now to
-   * serve local reads (#isLagging).
+   * serve local reads (#updateCutOff).
    */
   readonly #heardCommits: Array<{ readonly atMs: number; readonly index: number }> = []
-  /** Cut off for being over leaderContactMaxMs behind the commits it heard of, though in contact. */
-  #isLagging = false
   readonly #awaiting = new Map<number, Awaiting>()
   /**
    * Results of entries applied while a forward call was out: only those can
@@ -959,7 +959,7 @@ export class Replica {
     this.#isCutOff = isCutOff
     const id = this.#options.replicaId
     const maxMs = this.#options.raft.leaderContactMaxMs
-    if (isCutOff && this.#isLagging) this.#options.log?.warn(`replica ${id} has not applied what the leader had committed ${maxMs} ms ago (it is at zxid ${this.appliedZxid}): local reads are refused until it catches up (?stale reads anyway)`)
+    if (isCutOff && this.#sync?.isLag === true) this.#options.log?.warn(`replica ${id} has not applied what the leader had committed ${maxMs} ms ago (it is at zxid ${this.appliedZxid}): local reads are refused until it catches up (?stale reads anyway)`)
     else if (isCutOff) this.#options.log?.warn(`replica ${id} has heard from no leader for over ${maxMs} ms: local reads are refused until it hears from one and catches up (?stale reads anyway)`)
     else this.#options.log?.info(`replica ${id} is in contact with a leader and caught up: local reads are served`)
     for (const listener of this.#statusListeners) listener()
@@ -975,21 +975,16 @@ export class Replica {
     const heard = this.#core.leaderCommit()
     const oldest = this.#heardCommits[0]
     const isLagging = isInContact && oldest !== undefined && oldest.atMs <= this.#options.clock.nowMs() - leaderContactMaxMs && this.appliedZxid < oldest.index
-    if (isLagging) {
-      // Caught up once it has applied what the leader has committed by now.
-      this.#sync ??= { after: heard.messages, target: heard.index }
-      this.#isLagging = true
-    }
+    // Caught up once it has applied what the leader has committed by now.
+    if (isLagging) this.#sync ??= { after: heard.messages, target: heard.index, isLag: true }
     if (!isInContact) {
       // Whatever the catch-up was, it now waits for contact, and for what the leader has committed by then.
-      if (this.#sync?.target !== null) this.#sync = { after: heard.messages, target: null }
-      this.#isLagging = false
+      if (this.#sync?.target !== null) this.#sync = { after: heard.messages, target: null, isLag: false }
     } else if (this.#sync !== null) {
       // A leader's own commit index is the target; a follower's, the one the first append after the loss announced.
       if (this.#sync.target === null && (this.#role === 'leader' || heard.messages > this.#sync.after)) this.#sync.target = heard.index
       if (this.#sync.target !== null && this.appliedZxid >= this.#sync.target) this.#sync = null
     }
-    if (this.#sync === null) this.#isLagging = false
     return !isInContact || this.#sync !== null
   }
 
