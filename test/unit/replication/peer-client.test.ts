@@ -16,7 +16,11 @@
 // Messages travel back on answers: what replica 2 has for replica 1 leaves
 // in the answer to 1's request rather than in a request of its own, and an
 // answer with nothing to carry is sent empty after the hold time, so 1's
-// next request is not kept waiting for it.
+// next request is not kept waiting for it. Only the newest answer is held:
+// an older one is sent empty at once, or it would keep one of 1's requests
+// in flight taken. And a request made in the check phase (where a replica
+// sends) behind an answer the peer holds leaves at once, not a turn later
+// (undici delays a request on a connection gone idle by a setImmediate).
 import { randomBytes } from 'node:crypto'
 import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -50,7 +54,7 @@ async function startPeer(handler: Omit<PeerServerOptions['handler'], 'isMember'>
 function startClient(
   address: { readonly host: string; readonly port: number },
   timeoutMs: number,
-  more: { selfId?: number; sendsInFlightMax?: number; answerBytesMax?: number; log?: Logger } = {},
+  more: { selfId?: number; sendsInFlightMax?: number; answerBytesMax?: number; answerHoldMs?: number; log?: Logger } = {},
 ): PeerClient {
   const selfId = more.selfId ?? 1
   const client = new PeerClient({
@@ -61,7 +65,7 @@ function startClient(
     timeoutMs,
     sendsInFlightMax: more.sendsInFlightMax ?? 4,
     queuedMessagesMax: 10_000,
-    answerHoldMs: 50,
+    answerHoldMs: more.answerHoldMs ?? 50,
     ...(more.answerBytesMax === undefined ? {} : { answerBytesMax: more.answerBytesMax }),
   })
   cleanups.push(() => client.close())
@@ -220,6 +224,46 @@ it('sends queued messages at flush(), not a turn of the event loop later', async
   expect(answered).toHaveLength(1)
   await new Promise((resolve) => setImmediate(resolve))
   expect(answered).toHaveLength(2)
+})
+
+it('holds only the newest answer from a peer, and sends the older one empty at once', () => {
+  const client = startClient({ host: '127.0.0.1', port: 1 }, 2000)
+  const answered: string[] = []
+  const answer =
+    (name: string) =>
+    (body: Uint8Array | null): boolean => {
+      answered.push(`${name}: ${body === null ? 'empty' : JSON.stringify(decodeValue(body))}`)
+      return true
+    }
+  client.hold(2, answer('first'))
+  client.hold(2, answer('second'))
+  expect(answered).toEqual(['first: empty'])
+  client.send(2, { n: 1 })
+  client.flush()
+  expect(answered).toEqual(['first: empty', 'second: [{"n":1}]'])
+})
+
+it('writes a request made in the check phase at once behind an answer the peer holds', async () => {
+  const received: number[] = []
+  // Replica 2 holds every answer for long and never has anything to say.
+  const holder = startClient({ host: '127.0.0.1', port: 1 }, 2000, { selfId: 2, answerHoldMs: 10_000 })
+  const server = await startPeer(
+    { receive: (_from, messages) => received.push(...(messages as Array<{ n: number }>).map((message) => message.n)), call: async () => null },
+    { answers: holder },
+  )
+  const client = startClient({ host: '127.0.0.1', port: server.port }, 2000)
+  client.send(2, { n: 1 })
+  await eventually('the first message', () => received.length === 1)
+  // Sent where a replica sends (an immediate), and looked for in the next turn's check phase:
+  // the server, in this process, reads what was written in that turn's I/O.
+  const seen = await new Promise<number[]>((resolve) =>
+    setImmediate(() => {
+      client.send(2, { n: 2 })
+      client.flush()
+      setImmediate(() => resolve([...received]))
+    }),
+  )
+  expect(seen).toEqual([1, 2])
 })
 
 it('cuts off an answer that passes the bound, and fails that exchange alone', async () => {
