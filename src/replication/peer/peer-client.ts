@@ -150,7 +150,7 @@ export class PeerClient {
           connectTimeout: Math.min(this.#options.timeoutMs, 2000),
           maxResponseSize: this.#options.answerBytesMax ?? bodyBytesMax,
         })
-      // A second connection for messages: one whose answer stalls (a snapshot on its way) does not hold up the rest.
+      // Two connections for messages: while a request waits to be written on one (it is opening, or undici checks it after idling), the next may go on the other.
       const messages = pool(2, this.#options.sendsInFlightMax)
       const calls = pool(this.#options.sendsInFlightMax + 4, 1)
       this.#peers.set(id, { id, endpoint, messages, calls, queued: [], inFlight: 0, held: null, lastErrorLogMs: -Infinity })
