@@ -1,7 +1,8 @@
 // The sending side of the peer port: two undici Pools per peer (keep-alive
-// connections; one for consensus messages, one for calls), consensus messages batched per peer per turn of the event
-// loop into one request, several requests in flight per peer, and calls (a
-// forwarded write, a read index, a session heartbeat) with a deadline.
+// connections: one for consensus messages, one for calls), consensus
+// messages batched per peer per turn of the event loop into one request,
+// several requests in flight per peer, and calls (a forwarded write, a read
+// index, a session heartbeat) with a deadline.
 //
 // Consensus messages are fire-and-forget: Raft retries what is lost, so a
 // failed or refused request is dropped (and logged at most once a second per
@@ -150,7 +151,9 @@ export class PeerClient {
           connectTimeout: Math.min(this.#options.timeoutMs, 2000),
           maxResponseSize: this.#options.answerBytesMax ?? bodyBytesMax,
         })
-      // Two connections for messages: while a request waits to be written on one (it is opening, or undici checks it after idling), the next may go on the other.
+      // Two connections for messages: while a request waits to be written on
+      // one (it is opening, or undici checks it after idling), the next may
+      // go on the other.
       const messages = pool(2, this.#options.sendsInFlightMax)
       const calls = pool(this.#options.sendsInFlightMax + 4, 1)
       this.#peers.set(id, { id, endpoint, messages, calls, queued: [], inFlight: 0, held: null, lastErrorLogMs: -Infinity })
