@@ -134,7 +134,7 @@ export class PeerClient {
       const endpoint = endpoints.get(id)
       if (endpoint === undefined || endpoint.host !== peer.endpoint.host || endpoint.port !== peer.endpoint.port) {
         this.#peers.delete(id)
-        releaseAll(peer)
+        releaseHeld(peer)
         void closePools(peer).catch(() => undefined)
       }
     }
@@ -203,7 +203,7 @@ export class PeerClient {
       return
     }
     // The newest is held longest; an older one would only keep a slot of the peer's taken.
-    peer.held?.answer(null)
+    releaseHeld(peer)
     peer.held = { answer, heldSinceMs: performance.now() }
     if (peer.queued.length > 0) this.#scheduleFlush()
     this.#releaseTimer ??= this.#armRelease(this.#options.answerHoldMs)
@@ -257,7 +257,7 @@ export class PeerClient {
   async close(): Promise<void> {
     this.#isClosed = true
     if (this.#releaseTimer !== null) clearTimeout(this.#releaseTimer)
-    for (const peer of this.#peers.values()) releaseAll(peer)
+    for (const peer of this.#peers.values()) releaseHeld(peer)
     await Promise.all([...this.#peers.values()].map((peer) => Promise.all([peer.messages.destroy(), peer.calls.destroy()]).catch(() => undefined)))
     this.#peers.clear()
   }
@@ -365,7 +365,8 @@ function closePools(peer: Peer): Promise<unknown> {
   return Promise.all([peer.messages.close(), peer.calls.close()])
 }
 
-function releaseAll(peer: Peer): void {
+/** Sends the held answer, if any, empty. */
+function releaseHeld(peer: Peer): void {
   peer.held?.answer(null)
   peer.held = null
 }
