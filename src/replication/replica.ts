@@ -706,6 +706,20 @@ export class Replica {
     for (const message of messages as Message[]) this.#core.step(message)
     if (this.#isCutOff) this.#checkContact()
     this.#runSoon()
+    queueMicrotask(this.#answerStepped)
+  }
+
+  /**
+   * What the messages from a peer committed is applied, and its writes
+   * answered, at once (a microtask after receive()), not at the end of this
+   * turn's I/O: on a replica busy with reads that end is milliseconds away,
+   * and a write waits for it on the leader (acknowledgements) and again on
+   * a follower it was forwarded from (the commit index in an append). The
+   * rest waits for that end: the leader's proposals of this turn share one
+   * sync and one append per follower, a follower's appends one sync (#runSoon).
+   */
+  readonly #answerStepped = (): void => {
+    if (!this.#isClosed) this.#apply(this.#core.takeCommitted())
   }
 
   /** Whether `id` may talk to this replica: a member, or one being added. */

@@ -32,6 +32,8 @@ class LocalNetwork {
   alter: ((from: number, to: number, message: RaftEntryMessage) => RaftEntryMessage | null) | null = null
   /** The peers each replica last gave its transport. */
   readonly peersOf = new Map<number, readonly number[]>()
+  /** Called as soon as a replica has taken in a consensus message, in the same task. */
+  afterReceive: ((from: number, to: number, message: RaftEntryMessage) => void) | null = null
 
   transport(self: number): PeerTransport {
     return {
@@ -44,6 +46,7 @@ class LocalNetwork {
           const target = this.replicas.get(to)
           if (target === undefined || this.down.has(to) || this.down.has(self) || !target.isMember(self)) return
           target.receive(self, decodeValue(bytes))
+          this.afterReceive?.(self, to, altered as RaftEntryMessage)
         })
       },
       call: async (to, method, args) => {
@@ -162,6 +165,27 @@ describe('a cluster of three in one process', () => {
     const created = [first, second].filter((result) => result.applied.outcome.ok && result.applied.outcome.result.type === 'put' && result.applied.outcome.result.isCreated)
     expect(created).toHaveLength(1)
     expect(first.zxid).not.toBe(second.zxid)
+  })
+
+  it('applies (and answers) what a message commits in the task that took the message in, not a turn later', async () => {
+    const replicas = [1, 2, 3].map((id) => start(id))
+    const leader = await until('a leader', () => leaderOf(replicas))
+    const follower = replicas.find((replica) => replica !== leader) as Replica
+    await submit(leader, put('/first'))
+    // What each replica had committed and applied once the microtasks of the
+    // task that took in a message to it had run (this one is queued after the replica's).
+    const seen: Array<{ to: number; type: string; commit: number; applied: number }> = []
+    network.afterReceive = (_from, to, message) => {
+      const replica = network.replicas.get(to) as Replica
+      queueMicrotask(() => seen.push({ to, type: message.type, commit: replica.commitZxid, applied: replica.appliedZxid }))
+    }
+    const writes = [leader, follower].flatMap((replica) => Array.from({ length: 20 }, (_, i) => submit(replica, put(`/soon-${i}`))))
+    const last = Math.max(...(await Promise.all(writes)).map((result) => result.zxid))
+    await Promise.all(replicas.map((replica) => replica.waitForApplied(last, 5000)))
+    network.afterReceive = null
+    // An acknowledgement committed the last write on the leader; an append or a heartbeat told each follower.
+    for (const replica of replicas) expect(seen.some((each) => each.to === replica.status().id && each.commit >= last)).toBe(true)
+    expect(seen.filter((each) => each.applied !== each.commit)).toEqual([])
   })
 
   it('answers sync on a follower only once it has applied every write committed before', async () => {
