@@ -706,7 +706,7 @@ export class Replica {
     for (const message of messages as Message[]) this.#core.step(message)
     if (this.#isCutOff) this.#checkContact()
     this.#runSoon()
-    queueMicrotask(this.#answerStepped)
+    queueMicrotask(this.#applyCommitted)
   }
 
   /**
@@ -718,7 +718,7 @@ export class Replica {
    * rest waits for that end: the leader's proposals of this turn share one
    * sync and one append per follower, a follower's appends one sync (#runSoon).
    */
-  readonly #answerStepped = (): void => {
+  readonly #applyCommitted = (): void => {
     if (!this.#isClosed) this.#apply(this.#core.takeCommitted())
   }
 
@@ -1013,7 +1013,7 @@ export class Replica {
       this.#sendEager()
       // What is committed is applied (and answered) now, even while this
       // replica's own next batch is on its way to the disk.
-      if (!this.#isClosed) this.#apply(this.#core.takeCommitted())
+      this.#applyCommitted()
       this.#runNow()
     })
   }
