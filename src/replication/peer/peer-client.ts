@@ -330,12 +330,8 @@ export class PeerClient {
         const held = peer.held
         if (held === null) continue
         const dueInMs = held.heldSinceMs + this.#options.answerHoldMs - nowMs
-        if (dueInMs > 0) {
-          nextMs = Math.min(nextMs, dueInMs)
-          continue
-        }
-        peer.held = null
-        held.answer(null)
+        if (dueInMs > 0) nextMs = Math.min(nextMs, dueInMs)
+        else releaseHeld(peer)
       }
       if (nextMs !== Infinity && !this.#isClosed) this.#releaseTimer = this.#armRelease(Math.max(1, nextMs))
     }, afterMs)
