@@ -343,6 +343,8 @@ export class RaftWorld {
       this.#log(`n${replica.id} read ${read.context} at ${read.index}`)
     }
     core.advance(ready)
+    const status = core.status()
+    if (status.role === 'follower' && status.commit > core.leaderCommit().index) this.#count('follower committed as a pair')
   }
 
   #applyCommitted(replica: SimReplica, committed: readonly RaftEntry[]): void {

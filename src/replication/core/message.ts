@@ -39,13 +39,20 @@ export interface VoteReplyMessage extends Envelope {
   readonly granted: boolean
 }
 
-/** AppendEntries (§5.3): entries follow (prevIndex, prevTerm); commit is the leader's. */
+/**
+ * AppendEntries (§5.3): entries follow (prevIndex, prevTerm); commit is the
+ * leader's. `durable`: the last index of the leader's log that is on its
+ * disk by the time the message leaves, so that a follower of a cluster of at
+ * most three voters can tell on its own when it and its leader, a majority,
+ * both hold an entry (RaftCore's #maybeCommitAsPair).
+ */
 export interface AppendMessage extends Envelope {
   readonly type: 'append'
   readonly prevIndex: number
   readonly prevTerm: number
   readonly entries: readonly RaftEntry[]
   readonly commit: number
+  readonly durable: number
 }
 
 /**
@@ -157,6 +164,7 @@ function hasBody(type: MessageType, value: Fields): boolean {
         isCount(value['prevIndex']) &&
         isCount(value['prevTerm']) &&
         isCount(value['commit']) &&
+        isCount(value['durable']) &&
         Array.isArray(value['entries']) &&
         value['entries'].every(isEntry)
       )

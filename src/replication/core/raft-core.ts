@@ -61,6 +61,10 @@ function validateConfig(config: CoreConfig): void {
   assert(isVoterList(config.voters), 'raft: bootstrap voters must be distinct positive integers')
 }
 
+function lastEntryIndex(message: AppendMessage): number {
+  return message.prevIndex + message.entries.length
+}
+
 /** The message types takeEagerMessages() hands out. */
 const eagerMessageTypes: ReadonlySet<Message['type']> = new Set(['append', 'heartbeat', 'snapshot', 'timeoutNow'])
 
@@ -86,6 +90,19 @@ export class RaftCore {
   #leaderCommit = 0
   /** How many appends and snapshots from a leader this core has stepped. */
   #leaderMessages = 0
+  /**
+   * On a follower, in this term: the highest index at which its log was
+   * found to agree with the leader's (an accepted append's last), and the
+   * highest `durable` the leader announced. See #maybeCommitAsPair().
+   */
+  #agreed = 0
+  #leaderDurable = 0
+  /**
+   * On a leader, in this term: the highest `durable` it announced. Its
+   * followers may have committed up to there before it knows: a read index
+   * is never below it.
+   */
+  #announcedDurable = 0
   /** Votes (or pre-votes) received in the current campaign. */
   #votes = new Map<number, boolean>()
   /** On the leader: one per voter, itself included. */
@@ -383,7 +400,44 @@ export class RaftCore {
     const conflict = this.#findConflict(entries)
     if (conflict !== null) this.#appendToLog(entries.slice(conflict - prevIndex - 1))
     this.#commitTo(Math.min(m.commit, lastNew))
+    if (lastNew > this.#agreed) this.#agreed = lastNew
+    if (m.durable > this.#leaderDurable) this.#leaderDurable = m.durable
+    this.#maybeCommitAsPair()
     this.#replyAppend(m.from, lastNew)
+  }
+
+  /**
+   * A follower commits on its own what it and its leader both hold on disk,
+   * when the two are a majority: in a cluster of at most three voters, with
+   * no membership change pending. An entry of the current term stored on a
+   * majority is committed (§5.4.2): every later leader holds it, because it
+   * needs a vote from one of the two, and neither votes for a log without
+   * it. The leader's knowledge is only how the leader learns it; counting
+   * here saves a forwarded write the acknowledgement's trip to the leader
+   * and the commit index's trip back.
+   *
+   * What counts: entries up to the last index that agreed with the leader's
+   * log in this term (the leader's log in its term only grows, so they stay
+   * its entries), that the leader announced durable, and that are on this
+   * replica's disk (advance() moves that). Beyond the committed index the
+   * log holds no membership change, so the voters are the committed ones;
+   * a change the leader appended since (not yet here) differs from them by
+   * one voter, so their majorities overlap, and it proposes another only
+   * once that one, and so everything before it, is committed.
+   */
+  #maybeCommitAsPair(): void {
+    if (this.#role !== 'follower' || this.#leader === 0) return
+    const index = Math.min(this.#agreed, this.#leaderDurable, this.#log.durableLastIndex())
+    if (index <= this.#log.committed || this.#log.term(index) !== this.#term) return
+    if (!this.#isPairQuorum(this.#leader)) return
+    this.#commitTo(index)
+  }
+
+  /** Whether this replica and `other` are a majority of the voters, with no membership change pending. */
+  #isPairQuorum(other: number): boolean {
+    if (this.#membership.latestIndex() > this.#log.committed) return false
+    const voters = this.voters()
+    return voters.length <= 3 && voters.includes(this.#id) && voters.includes(other)
   }
 
   #noteLeaderCommit(commit: number): void {
@@ -445,6 +499,7 @@ export class RaftCore {
     if (this.#log.hasUnstableThrough(meta.index)) return
     const voters = decodeVoters(this.#config.membership, meta.extra) ?? this.#membership.voters()
     this.#log.restore(m.snapshot)
+    this.#agreed = meta.index
     this.#membership.installSnapshot(meta.index, voters, this.#log.applied)
     this.#replyAppend(m.from, meta.index)
   }
@@ -540,7 +595,9 @@ export class RaftCore {
    * term and a majority confirmed its leadership after this call, a
    * ReadState{context, index} comes out, index being the commit index at the
    * call (or, if the term's first commit had not happened yet, at that
-   * commit). False when not the leader.
+   * commit), or the highest index this leader announced durable to
+   * followers that commit as a pair with it, if higher. False when not the
+   * leader.
    */
   readIndex(context: number): boolean {
     if (this.#role !== 'leader') return false
@@ -554,7 +611,8 @@ export class RaftCore {
 
   #startReads(contexts: readonly number[]): void {
     if (contexts.length === 0) return
-    this.#reads.start(contexts, this.#log.committed, this.#isVoter() ? this.#id : null)
+    // A follower may have committed (and answered) more than this leader knows of: up to what it announced durable.
+    this.#reads.start(contexts, Math.max(this.#log.committed, this.#announcedDurable), this.#isVoter() ? this.#id : null)
     for (const read of this.#reads.takeReady(this.voters())) this.#readStates.push(read)
     if (this.#reads.size > 0) this.#broadcastHeartbeat()
   }
@@ -673,6 +731,9 @@ export class RaftCore {
     this.#transferee = 0
     this.#learners.clear()
     this.#reads.clear()
+    this.#agreed = 0
+    this.#leaderDurable = 0
+    this.#announcedDurable = 0
   }
 
   #resetElectionTimeout(): void {
@@ -823,7 +884,7 @@ export class RaftCore {
     const lastIndex = this.#log.lastIndex()
     const entries = pr.next <= lastIndex ? this.#log.entries(pr.next, lastIndex + 1, this.#config.appendBytesMax) : empty
     if (entries.length === 0 && !sendIfEmpty) return false
-    this.#send({ type: 'append', to, prevIndex, prevTerm, entries, commit: this.#log.committed })
+    this.#send({ type: 'append', to, prevIndex, prevTerm, entries, commit: this.#log.committed, durable: this.#announce(this.#log.durableLastIndex()) })
     const last = entries[entries.length - 1]
     if (last !== undefined) pr.sentEntries(last.index)
     return true
@@ -867,9 +928,26 @@ export class RaftCore {
     if (this.#messages.length === 0) return []
     const eager: Message[] = []
     const rest: Message[] = []
-    for (const message of this.#messages) (eagerMessageTypes.has(message.type) ? eager : rest).push(message)
+    const isPaired = this.#isPairedLeader()
+    const stable = isPaired ? this.#log.stableLastIndex() : 0
+    for (const message of this.#messages) {
+      const isEager = eagerMessageTypes.has(message.type) && !(isPaired && message.type === 'append' && lastEntryIndex(message) > stable)
+      ;(isEager ? eager : rest).push(message)
+    }
     this.#messages = rest
     return eager
+  }
+
+  /**
+   * A leader whose followers commit as a pair with it (#maybeCommitAsPair)
+   * sends new entries after its own sync, not in parallel with it: then the
+   * append itself says they are durable here, and a follower needs nothing
+   * more from this leader to commit them once it has synced them too.
+   */
+  #isPairedLeader(): boolean {
+    if (this.#role !== 'leader' || this.#membership.latestIndex() > this.#log.committed) return false
+    const count = this.voters().length
+    return count === 2 || count === 3
   }
 
   /**
@@ -923,7 +1001,7 @@ export class RaftCore {
       hardState: isHardStateChanged ? hardState : null,
       entries,
       snapshot,
-      messages: this.#messages,
+      messages: this.#role === 'leader' ? this.#withDurable(this.#messages) : this.#messages,
       committed,
       readStates: this.#readStates,
       soft: sameSoftState(softState, this.#reportedSoftState) ? null : softState,
@@ -938,14 +1016,32 @@ export class RaftCore {
     return ready
   }
 
+  /**
+   * A Ready's messages leave once its entries are on disk, and a leader's
+   * log in its term only grows: its appends may say the whole log is durable.
+   */
+  #withDurable(messages: Message[]): Message[] {
+    if (!this.#isPairedLeader()) return messages
+    const durable = this.#log.lastIndex()
+    return messages.map((message) => (message.type === 'append' && message.term === this.#term && message.durable < durable ? { ...message, durable: this.#announce(durable) } : message))
+  }
+
+  /** What an append says is durable here: nothing unless the followers may commit as a pair with this leader. */
+  #announce(durable: number): number {
+    if (!this.#isPairedLeader()) return 0
+    if (durable > this.#announcedDurable) this.#announcedDurable = durable
+    return durable
+  }
+
   /** The driver persisted, sent and applied `ready`. */
   advance(ready: Ready): void {
     assert(this.#outstanding === ready, 'raft: advance() of a Ready that is not the outstanding one')
     this.#outstanding = null
     this.#log.advance(ready.entries, ready.snapshot)
     this.#membership.prune(this.#log.applied)
-    // The leader's own log now counts up to what is durable.
+    // The leader's own log now counts up to what is durable; so does a follower's, paired with its leader.
     if (this.#role === 'leader' && ready.entries.length > 0 && this.#maybeCommit()) this.#broadcastAppend()
+    if (this.#role === 'follower' && ready.entries.length > 0) this.#maybeCommitAsPair()
   }
 
   // Inspection.

@@ -75,6 +75,11 @@ export class RaftLog {
     return this.#offset - 1
   }
 
+  /** The last index known durable, on any replica: 0 while a snapshot it received is on its way to the disk. */
+  durableLastIndex(): number {
+    return this.#snapshot === null ? this.#offset - 1 : 0
+  }
+
   /** Whether the unstable part holds entries at or below index (not yet known durable). */
   hasUnstableThrough(index: number): boolean {
     return this.#entries.length > 0 && this.#offset <= index

@@ -61,9 +61,9 @@ describe('§5.3 log replication', () => {
       hardStates: { 2: { term: 3, vote: 0, commit: 2 } },
     })
     const follower = cluster.core(2)
-    follower.step({ type: 'append', from: 1, to: 2, term: 3, prevIndex: 6, prevTerm: 3, entries: [], commit: 2 })
-    follower.step({ type: 'append', from: 1, to: 2, term: 3, prevIndex: 4, prevTerm: 3, entries: [], commit: 2 })
-    follower.step({ type: 'append', from: 1, to: 2, term: 3, prevIndex: 4, prevTerm: 1, entries: [], commit: 2 })
+    follower.step({ type: 'append', from: 1, to: 2, term: 3, prevIndex: 6, prevTerm: 3, entries: [], commit: 2, durable: 0 })
+    follower.step({ type: 'append', from: 1, to: 2, term: 3, prevIndex: 4, prevTerm: 3, entries: [], commit: 2, durable: 0 })
+    follower.step({ type: 'append', from: 1, to: 2, term: 3, prevIndex: 4, prevTerm: 1, entries: [], commit: 2, durable: 0 })
     expect(follower.ready().messages).toEqual([
       // It has only 4 entries: the hint is its last.
       { type: 'appendReply', from: 2, to: 1, term: 3, success: false, index: 6, hintIndex: 4, hintTerm: 2 },
@@ -82,7 +82,7 @@ describe('§5.3 log replication', () => {
     })
     const follower = cluster.core(2)
     // Entry 2 matches; entries 3 and 4 (term 2) may not be the leader's.
-    follower.step({ type: 'append', from: 1, to: 2, term: 3, prevIndex: 1, prevTerm: 1, entries: [{ index: 2, term: 1, data: text('2@1') }], commit: 4 })
+    follower.step({ type: 'append', from: 1, to: 2, term: 3, prevIndex: 1, prevTerm: 1, entries: [{ index: 2, term: 1, data: text('2@1') }], commit: 4, durable: 0 })
     expect(follower.status().commit).toBe(2)
   })
 

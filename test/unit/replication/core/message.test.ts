@@ -12,7 +12,7 @@ const valid: Message[] = [
   { type: 'preVoteReply', from: 2, to: 1, term: 3, granted: true },
   { type: 'vote', from: 1, to: 2, term: 3, lastIndex: 4, lastTerm: 2, transfer: false },
   { type: 'voteReply', from: 2, to: 1, term: 3, granted: false },
-  { type: 'append', from: 1, to: 2, term: 3, prevIndex: 4, prevTerm: 2, entries: [{ index: 5, term: 3, data: new Uint8Array([1]) }], commit: 4 },
+  { type: 'append', from: 1, to: 2, term: 3, prevIndex: 4, prevTerm: 2, entries: [{ index: 5, term: 3, data: new Uint8Array([1]) }], commit: 4, durable: 0 },
   { type: 'appendReply', from: 2, to: 1, term: 3, success: false, index: 4, hintIndex: 3, hintTerm: 2 },
   { type: 'snapshot', from: 1, to: 2, term: 3, snapshot: { meta: { index: 9, term: 3, extra: new Uint8Array() }, chunks: [new Uint8Array(2)] } },
   { type: 'heartbeat', from: 1, to: 2, term: 3, commit: 4, context: 0 },
@@ -41,6 +41,8 @@ describe('isMessage', () => {
       { ...valid[4], entries: [{ index: 5, term: 3, data: [1] }] },
       { ...valid[4], entries: [{ index: 0, term: 3, data: new Uint8Array() }] },
       { ...valid[4], entries: 'none' },
+      { ...valid[4], durable: -1 },
+      { ...valid[4], durable: undefined },
       { ...valid[6], snapshot: { meta: { index: 9, term: 3 }, chunks: [] } },
       { ...valid[6], snapshot: { meta: { index: 9, term: 3, extra: new Uint8Array() }, chunks: ['x'] } },
       { ...valid[7], context: -1 },
@@ -92,11 +94,11 @@ const entries = fc.array(fc.record({ index: fc.integer({ min: 1, max: 10 }), ter
 const arbitraryMessage: fc.Arbitrary<unknown> = fc.oneof(
   fc.record({ type: fc.constantFrom('preVote', 'vote'), from: id, to: fc.constant(1), term: small, lastIndex: small, lastTerm: small, transfer: fc.boolean() }),
   fc.record({ type: fc.constantFrom('preVoteReply', 'voteReply'), from: id, to: fc.constant(1), term: small, granted: fc.boolean() }),
-  fc.record({ type: fc.constant('append'), from: id, to: fc.constant(1), term: small, prevIndex: small, prevTerm: small, entries, commit: small }),
+  fc.record({ type: fc.constant('append'), from: id, to: fc.constant(1), term: small, prevIndex: small, prevTerm: small, entries, commit: small, durable: small }),
   // Appends that pass the shape checks: contiguous entries, terms that never go back.
   fc
-    .record({ from: id, term: small, prevIndex: small, prevTerm: small, terms: fc.array(small, { maxLength: 4 }), commit: small })
-    .map(({ from, term, prevIndex, prevTerm, terms, commit }) => {
+    .record({ from: id, term: small, prevIndex: small, prevTerm: small, terms: fc.array(small, { maxLength: 4 }), commit: small, durable: small })
+    .map(({ from, term, prevIndex, prevTerm, terms, commit, durable }) => {
       const sorted = terms.map((t) => Math.max(1, Math.min(t, term))).sort((a, b) => a - b)
       const prev = Math.min(prevTerm, sorted[0] ?? term)
       return {
@@ -108,6 +110,7 @@ const arbitraryMessage: fc.Arbitrary<unknown> = fc.oneof(
         prevTerm: prev,
         entries: sorted.map((t, i) => ({ index: prevIndex + 1 + i, term: t, data: new Uint8Array([t]) })),
         commit,
+        durable,
       }
     }),
   fc.record({ type: fc.constant('appendReply'), from: id, to: fc.constant(1), term: small, success: fc.boolean(), index: small, hintIndex: small, hintTerm: small }),

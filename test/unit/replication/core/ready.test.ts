@@ -82,7 +82,7 @@ describe('Ready: persist before send', () => {
   it('an acknowledgement comes out with the entries it acknowledges', () => {
     const core = new RaftCore(config(2, [1, 2, 3]), new SimStorage())
     const entries = [{ index: 1, term: 1, data: simNoop }]
-    core.step({ type: 'append', from: 1, to: 2, term: 1, prevIndex: 0, prevTerm: 0, entries, commit: 0 })
+    core.step({ type: 'append', from: 1, to: 2, term: 1, prevIndex: 0, prevTerm: 0, entries, commit: 0, durable: 0 })
     const ready = core.ready()
     expect(ready.entries).toEqual(entries)
     expect(ready.messages).toMatchObject([{ type: 'appendReply', success: true, index: 1 }])
@@ -93,11 +93,11 @@ describe('Ready: stepping between ready() and advance()', () => {
   it('what happens meanwhile waits for the next Ready; the outstanding one is not offered again', () => {
     const storage = new SimStorage()
     const core = new RaftCore(config(2, [1, 2, 3]), storage)
-    core.step({ type: 'append', from: 1, to: 2, term: 1, prevIndex: 0, prevTerm: 0, entries: [{ index: 1, term: 1, data: simNoop }], commit: 0 })
+    core.step({ type: 'append', from: 1, to: 2, term: 1, prevIndex: 0, prevTerm: 0, entries: [{ index: 1, term: 1, data: simNoop }], commit: 0, durable: 0 })
     const first = core.ready()
     expect(core.hasReady()).toBe(false)
     // The next append arrives while the first write is on its way to disk.
-    core.step({ type: 'append', from: 1, to: 2, term: 1, prevIndex: 1, prevTerm: 1, entries: [{ index: 2, term: 1, data: text('x') }], commit: 1 })
+    core.step({ type: 'append', from: 1, to: 2, term: 1, prevIndex: 1, prevTerm: 1, entries: [{ index: 2, term: 1, data: text('x') }], commit: 1, durable: 0 })
     expect(() => core.ready()).toThrow(AssertionError)
     storage.append(first.entries, first.hardState)
     core.advance(first)
@@ -111,10 +111,10 @@ describe('Ready: stepping between ready() and advance()', () => {
     const storage = new SimStorage()
     const core = new RaftCore(config(2, [1, 2, 3]), storage)
     const old = [1, 2, 3].map((index) => ({ index, term: 1, data: text(`old${index}`) }))
-    core.step({ type: 'append', from: 1, to: 2, term: 1, prevIndex: 0, prevTerm: 0, entries: old, commit: 1 })
+    core.step({ type: 'append', from: 1, to: 2, term: 1, prevIndex: 0, prevTerm: 0, entries: old, commit: 1, durable: 0 })
     const first = core.ready()
     // A new leader of term 2 replaces entry 3 before the write finished.
-    core.step({ type: 'append', from: 3, to: 2, term: 2, prevIndex: 2, prevTerm: 1, entries: [{ index: 3, term: 2, data: text('new3') }], commit: 1 })
+    core.step({ type: 'append', from: 3, to: 2, term: 2, prevIndex: 2, prevTerm: 1, entries: [{ index: 3, term: 2, data: text('new3') }], commit: 1, durable: 0 })
     storage.append(first.entries, first.hardState)
     core.advance(first)
     const second = core.ready()

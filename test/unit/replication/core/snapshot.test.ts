@@ -118,7 +118,7 @@ describe('§7 log compaction', () => {
     expect(cluster.log(2)).toEqual([])
     expect(replica.storage.firstIndex()).toBe(4)
     // Entries that follow go after the snapshot.
-    follower.step({ type: 'append', from: 1, to: 2, term: 3, prevIndex: 3, prevTerm: 3, entries: [{ index: 4, term: 3, data: text('x') }], commit: 4 })
+    follower.step({ type: 'append', from: 1, to: 2, term: 3, prevIndex: 3, prevTerm: 3, entries: [{ index: 4, term: 3, data: text('x') }], commit: 4, durable: 0 })
     cluster.flush()
     expect(cluster.log(2)).toEqual(['4@3:x'])
     expect(replica.applied.at(-1)).toBe('x')
