@@ -9,13 +9,18 @@ import { Cluster, text } from '../../../support/raft-sim-cluster.ts'
 
 const isAppendFrom = (from: number) => (message: { type: string; from: number }) => message.type === 'append' && message.from === from
 
+/** A cluster led by n1 that proposed 'x' (at `index`) and delivered its appends, but no acknowledgement. */
+function proposedWithoutAcks(ids: readonly number[]): { cluster: Cluster; index: number } {
+  const cluster = new Cluster({ ids })
+  cluster.elect(1)
+  const index = cluster.propose(1, 'x') as number
+  cluster.deliver(isAppendFrom(1))
+  return { cluster, index }
+}
+
 describe('a follower paired with its leader', () => {
   it('of three voters, commits and applies an entry it and the leader hold before the leader knows it is committed', () => {
-    const cluster = new Cluster({ ids: [1, 2, 3] })
-    cluster.elect(1)
-    const index = cluster.propose(1, 'x') as number
-    // Only the leader's appends travel: no acknowledgement reaches it.
-    cluster.deliver(isAppendFrom(1))
+    const { cluster, index } = proposedWithoutAcks([1, 2, 3])
     expect(cluster.core(1).status().commit).toBeLessThan(index)
     for (const id of [2, 3]) {
       expect(cluster.core(id).status().commit, `n${id}`).toBe(index)
@@ -24,10 +29,7 @@ describe('a follower paired with its leader', () => {
   })
 
   it('of five voters, waits for the commit index from its leader', () => {
-    const cluster = new Cluster({ ids: [1, 2, 3, 4, 5] })
-    cluster.elect(1)
-    const index = cluster.propose(1, 'x') as number
-    cluster.deliver(isAppendFrom(1))
+    const { cluster, index } = proposedWithoutAcks([1, 2, 3, 4, 5])
     for (const id of [2, 3, 4, 5]) expect(cluster.core(id).status().commit, `n${id}`).toBeLessThan(index)
     cluster.stabilize()
     for (const id of [2, 3, 4, 5]) expect(cluster.replica(id).applied.at(-1), `n${id}`).toBe('x')
@@ -63,10 +65,7 @@ describe('a follower paired with its leader', () => {
   })
 
   it("puts a leader's read index at or past what its followers may have committed without it", () => {
-    const cluster = new Cluster({ ids: [1, 2, 3] })
-    cluster.elect(1)
-    const index = cluster.propose(1, 'x') as number
-    cluster.deliver(isAppendFrom(1))
+    const { cluster, index } = proposedWithoutAcks([1, 2, 3])
     expect(cluster.core(2).status().commit).toBe(index)
     expect(cluster.core(1).status().commit).toBeLessThan(index)
     cluster.core(1).readIndex(7)
