@@ -921,7 +921,8 @@ export class RaftCore {
    * driver can send them at once, even while a Ready is being persisted: a
    * leader replicates in parallel with writing its own log (thesis §10.2.1),
    * and its own copy counts only once advance() reports it durable. Votes
-   * and replies stay for the next Ready: they promise what is on disk.
+   * and replies stay for the next Ready: they promise what is on disk, and
+   * so do a paired leader's appends of entries not yet synced (#isPairedLeader).
    */
   takeEagerMessages(): Message[] {
     this.#flushBroadcast()
