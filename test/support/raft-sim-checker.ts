@@ -8,8 +8,9 @@
 // - Leader completeness: an entry committed while the leader's term was T is
 //   in the durable log of every leader of a term after T.
 // - Commit: never decreases within one incarnation of a replica; a new
-//   commit index (a leader's, or a follower's that counted itself and its
-//   leader as a majority) is on the disks of a majority of its voters.
+//   commit index of one's own (a leader's, or a follower's that counted
+//   itself and its leader as a majority) is on the disks of a majority of
+//   its voters.
 // - State-machine safety: no two replicas apply different data at an index,
 //   and their states (digests) agree at every index, snapshots included.
 // - Read index: a ReadState's index is at least every commit index seen
@@ -144,7 +145,9 @@ export class SafetyChecker {
       if (status.commit < seen) this.#fail(`n${replica.id}'s commit index went back from ${seen} to ${status.commit}`)
       this.#commitSeen.set(key, status.commit)
       if (status.applied > status.commit) this.#fail(`n${replica.id} applied ${status.applied} beyond its commit ${status.commit}`)
-      if (status.commit > this.#maxCommit) this.#observeCommit(replicas, replica, status.commit, status.voters, status.term)
+      // A follower's commit beyond what its leader announced is its own (RaftCore's #maybeCommitAsPair).
+      const isOwnCommit = status.role === 'leader' || status.commit > core.leaderCommit().index
+      if (status.commit > this.#maxCommit) this.#observeCommit(replicas, replica, status.commit, isOwnCommit ? status.voters : null, status.term)
     }
   }
 
@@ -160,7 +163,7 @@ export class SafetyChecker {
     void replicas
   }
 
-  #observeCommit(replicas: readonly CheckedReplica[], replica: CheckedReplica, commit: number, voters: readonly number[], term: number): void {
+  #observeCommit(replicas: readonly CheckedReplica[], replica: CheckedReplica, commit: number, voters: readonly number[] | null, term: number): void {
     const core = replica.core as RaftCore
     const entryTerm = core.termAt(commit)
     if (entryTerm === undefined) this.#fail(`n${replica.id} committed ${commit} but holds no term for it`)
@@ -169,24 +172,19 @@ export class SafetyChecker {
     this.#maxCommit = commit
     const record: CommitRecord = { index: commit, chain, term }
     this.#commits.push(record)
-    // A commit of one's own (a leader's, or a follower's beyond what its
-    // leader announced, counting itself and its leader as a majority): a
-    // majority of its voters must hold the entry durably.
-    if (core.status().role !== 'leader' && commit <= core.leaderCommit().index) return this.#checkLaterLeaders(replicas, record, term)
-    let holders = 0
-    for (const other of replicas) {
-      if (!voters.includes(other.id)) continue
-      const snapshotIndex = other.storage.snapshotMeta()?.index ?? 0
-      if (other.storage.chain(commit) === chain || snapshotIndex >= commit) holders++
+    if (voters !== null) {
+      // A commit of one's own: a majority of its voters must hold the entry durably.
+      let holders = 0
+      for (const other of replicas) {
+        if (!voters.includes(other.id)) continue
+        const snapshotIndex = other.storage.snapshotMeta()?.index ?? 0
+        if (other.storage.chain(commit) === chain || snapshotIndex >= commit) holders++
+      }
+      if (holders < Math.floor(voters.length / 2) + 1) {
+        this.#fail(`n${replica.id} committed ${commit} held durably by only ${holders} of voters ${voters.join(',')}`)
+      }
     }
-    if (holders < Math.floor(voters.length / 2) + 1) {
-      this.#fail(`n${replica.id} committed ${commit} held durably by only ${holders} of voters ${voters.join(',')}`)
-    }
-    this.#checkLaterLeaders(replicas, record, term)
-  }
-
-  /** Leaders of later terms elected before a commit was seen must hold it too. */
-  #checkLaterLeaders(replicas: readonly CheckedReplica[], record: CommitRecord, term: number): void {
+    // Leaders of later terms elected before this commit was seen must hold it too.
     for (const [leaderTerm, leaderId] of this.#leaders) {
       if (leaderTerm <= term) continue
       const leader = replicas.find((candidate) => candidate.id === leaderId)

@@ -429,15 +429,19 @@ export class RaftCore {
     if (this.#role !== 'follower' || this.#leader === 0) return
     const index = Math.min(this.#agreed, this.#leaderDurable, this.#log.durableLastIndex())
     if (index <= this.#log.committed || this.#log.term(index) !== this.#term) return
-    if (!this.#isPairQuorum(this.#leader)) return
+    if (!this.#isPairMajority() || !this.voters().includes(this.#leader)) return
     this.#commitTo(index)
   }
 
-  /** Whether this replica and `other` are a majority of the voters, with no membership change pending. */
-  #isPairQuorum(other: number): boolean {
+  /**
+   * Whether this replica and any other voter are a majority: at most three
+   * voters, this one among them, and no membership change pending. The one
+   * rule both sides of #maybeCommitAsPair follow.
+   */
+  #isPairMajority(): boolean {
     if (this.#membership.latestIndex() > this.#log.committed) return false
     const voters = this.voters()
-    return voters.length <= 3 && voters.includes(this.#id) && voters.includes(other)
+    return voters.length <= 3 && voters.includes(this.#id)
   }
 
   #noteLeaderCommit(commit: number): void {
@@ -884,7 +888,7 @@ export class RaftCore {
     const lastIndex = this.#log.lastIndex()
     const entries = pr.next <= lastIndex ? this.#log.entries(pr.next, lastIndex + 1, this.#config.appendBytesMax) : empty
     if (entries.length === 0 && !sendIfEmpty) return false
-    this.#send({ type: 'append', to, prevIndex, prevTerm, entries, commit: this.#log.committed, durable: this.#announce(this.#log.durableLastIndex()) })
+    this.#send({ type: 'append', to, prevIndex, prevTerm, entries, commit: this.#log.committed, durable: this.#isPairedLeader() ? this.#announce(this.#log.stableLastIndex()) : 0 })
     const last = entries[entries.length - 1]
     if (last !== undefined) pr.sentEntries(last.index)
     return true
@@ -946,9 +950,7 @@ export class RaftCore {
    * more from this leader to commit them once it has synced them too.
    */
   #isPairedLeader(): boolean {
-    if (this.#role !== 'leader' || this.#membership.latestIndex() > this.#log.committed) return false
-    const count = this.voters().length
-    return count === 2 || count === 3
+    return this.#role === 'leader' && this.voters().length >= 2 && this.#isPairMajority()
   }
 
   /**
@@ -1002,7 +1004,7 @@ export class RaftCore {
       hardState: isHardStateChanged ? hardState : null,
       entries,
       snapshot,
-      messages: this.#role === 'leader' ? this.#withDurable(this.#messages) : this.#messages,
+      messages: this.#withDurable(this.#messages),
       committed,
       readStates: this.#readStates,
       soft: sameSoftState(softState, this.#reportedSoftState) ? null : softState,
@@ -1027,9 +1029,8 @@ export class RaftCore {
     return messages.map((message) => (message.type === 'append' && message.term === this.#term && message.durable < durable ? { ...message, durable: this.#announce(durable) } : message))
   }
 
-  /** What an append says is durable here: nothing unless the followers may commit as a pair with this leader. */
+  /** Notes `durable` as said to a paired leader's followers (the read index floor), and returns it. */
   #announce(durable: number): number {
-    if (!this.#isPairedLeader()) return 0
     if (durable > this.#announcedDurable) this.#announcedDurable = durable
     return durable
   }
