@@ -24,7 +24,7 @@ const settings = {
   dataDir: { kind: 'string', help: 'directory of the RocksDB data' },
   logLevel: { kind: 'string', help: 'error | warn | info | debug' },
   serveThreads: { kind: 'int', min: 0, max: 64, help: 'threads serving the client port, each with a copy of the tree (0 = one per CPU, at most 4, on a single replica; one in a cluster)' },
-  logSync: { kind: 'string', help: 'where a synced log append waits for the disk: main (inline, no hand-over), worker (a thread of its own, the main thread serves on meanwhile), or auto (main when it is the only serving thread, as in a cluster; worker otherwise)' },
+  logSync: { kind: 'string', help: 'where a synced log append waits for the disk: main (inline, no hand-over) or worker (a thread of its own, the main thread serves on meanwhile)' },
 
   peers: { kind: 'list', help: 'the cluster\'s voters as id=host:port of their peer ports, comma separated, this replica included (empty = a cluster of one)' },
   peerHost: { kind: 'string', help: 'address the peer port binds to' },
@@ -92,19 +92,19 @@ export type Config = { readonly [K in ConfigKey]: ValueOf<(typeof settings)[K]['
 
 const tickMsDefault = 2000
 
-const logSyncs = ['auto', 'main', 'worker'] as const
+const logSyncs = ['main', 'worker'] as const
 export type LogSync = (typeof logSyncs)[number]
 
 /**
  * Whether synced log appends wait for the disk on a worker thread. Inline
- * on the main thread costs less CPU and fewer thread wake-ups per write
- * (measured: 11% less server CPU per write on 3 replicas, and one serving
- * thread's write p99 lower); a worker lets the main thread go on serving
- * its share of the clients while the disk syncs, which pays when other
- * threads serve too.
+ * on the main thread is the default, however many threads serve: it costs
+ * less CPU and fewer thread wake-ups per write, and on a machine whose
+ * cores are all busy every wake-up of another thread waits for a core
+ * (README, Design notes, has the figures). A worker lets the main thread go
+ * on serving its share of the clients while the disk syncs.
  */
-export function syncsInWorker(config: Pick<Config, 'logSync'>, serveThreads: number): boolean {
-  return config.logSync === 'worker' || (config.logSync === 'auto' && serveThreads > 1)
+export function syncsInWorker(config: Pick<Config, 'logSync'>): boolean {
+  return config.logSync === 'worker'
 }
 
 export const defaults: Config = Object.freeze({
@@ -114,7 +114,7 @@ export const defaults: Config = Object.freeze({
   dataDir: './data',
   logLevel: 'info',
   serveThreads: 0,
-  logSync: 'auto',
+  logSync: 'main',
 
   peers: [],
   peerHost: '127.0.0.1',

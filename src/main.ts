@@ -46,7 +46,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   // a second thread's hop cost writes half their rate (measured, 3 replicas
   // on 2 CPUs).
   const threadCount = config.serveThreads !== 0 ? config.serveThreads : voters.size > 1 ? 1 : Math.min(4, availableParallelism())
-  const storeOptions = { syncInWorker: syncsInWorker(config, threadCount) }
+  const storeOptions = { syncInWorker: syncsInWorker(config) }
   let store: LogStore
   if (failpoints.isPowerLossJournaled) {
     const rolledBack = await rollBackPowerCut(config.dataDir)

@@ -66,7 +66,7 @@ export interface RocksStoreOptions {
 export const rocksStoreDefaults = Object.freeze({
   cacheBytesMax: 1 * MiB,
   snapshotBatchBytesMax: 8 * MiB,
-  syncInWorker: true,
+  syncInWorker: false,
 }) satisfies Required<RocksStoreOptions>
 
 /** Keys per MultiGet while reading entries: small first, since bytesMax often stops a read early. */

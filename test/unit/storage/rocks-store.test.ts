@@ -56,7 +56,7 @@ function harness(options: RocksStoreOptions) {
 
 describeLogStoreContract('rocks store', harness({}))
 describeLogStoreContract('rocks store, no entry cache', harness({ cacheBytesMax: 0 }))
-describeLogStoreContract('rocks store, synced on the calling thread', harness({ syncInWorker: false }))
+describeLogStoreContract('rocks store, synced on a worker', harness({ syncInWorker: true }))
 
 /** Opens the directory with RocksDB directly, to do what the store never would. */
 async function withRawDb(dir: string, use: (db: RocksLevel) => Promise<void>): Promise<void> {
@@ -265,7 +265,7 @@ function appendUntilKilled(dir: string, atLeast: number): Promise<number> {
 describe('appends through the writer thread', () => {
   it('takes several synced appends at once, records them in order, and queued operations wait for them', async () => {
     const dir = tempDir()
-    const store = await openIn(dir)
+    const store = await openIn(dir, { syncInWorker: true })
     const first = store.append(records(1, 3, 1), null, true)
     const second = store.append(records(4, 6, 1), null, true)
     // A queued operation in between: it runs once the appends before it are recorded.
@@ -278,14 +278,14 @@ describe('appends through the writer thread', () => {
     expect(store.hardState()).toEqual({ term: 2, vote: 1, commit: 6 })
     expect(store.entries(1, 10, Infinity).map((r) => r.index)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
     await store.close()
-    const reopened = await openIn(dir)
+    const reopened = await openIn(dir, { syncInWorker: true })
     expect(reopened.lastIndex()).toBe(9)
     expect(reopened.hardState()).toEqual({ term: 2, vote: 1, commit: 6 })
     await reopened.close()
   })
 
   it('checks appends against the log as it will be, not as it is on disk yet', async () => {
-    const store = await openIn(tempDir())
+    const store = await openIn(tempDir(), { syncInWorker: true })
     const first = store.append(records(1, 3, 1), null, true)
     await expect(store.append(records(5, 6, 1), null, true)).rejects.toThrow()
     await expect(store.append(records(4, 4, 0), null, true)).rejects.toThrow()
