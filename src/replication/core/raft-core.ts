@@ -377,12 +377,13 @@ export class RaftCore {
     if (!this.#isWellFormedAppend(m)) return
     this.#noteLeaderCommit(m.commit)
     const committed = this.#log.committed
+    // Skipping what is committed (below) moves the start, never the end.
+    const lastNew = lastEntryIndex(m)
     let prevIndex = m.prevIndex
     let prevTerm = m.prevTerm
     let entries = m.entries
     if (prevIndex < committed) {
       // What this replica committed it holds: skip ahead to the commit index.
-      const lastNew = prevIndex + entries.length
       if (lastNew <= committed) {
         this.#replyAppend(m.from, committed)
         return
@@ -396,7 +397,6 @@ export class RaftCore {
       this.#send({ type: 'appendReply', to: m.from, success: false, index: m.prevIndex, hintIndex, hintTerm })
       return
     }
-    const lastNew = prevIndex + entries.length
     const conflict = this.#findConflict(entries)
     if (conflict !== null) this.#appendToLog(entries.slice(conflict - prevIndex - 1))
     this.#commitTo(Math.min(m.commit, lastNew))
