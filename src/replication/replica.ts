@@ -810,6 +810,8 @@ export class Replica {
       if (recent.term !== term) return Promise.reject(lostWrite(index))
       return Promise.resolve({ zxid: index, applied: recent.applied })
     }
+    // A newer term's entry is applied before it (see #failWritesOfOlderTerms).
+    if (term < this.#appliedTerm) return Promise.reject(lostWrite(index))
     return new Promise<Committed>((resolve, reject) => {
       this.#awaiting.set(index, { term, deadlineMs: this.#options.clock.nowMs() + this.#options.writeTimeoutMs, resolve, reject })
     })
@@ -1112,6 +1114,7 @@ export class Replica {
       this.#awaiting.delete(index)
       awaiting.reject(new HerdError('OperationTimeout', `write zxid ${index} was applied within a snapshot; its result is unknown here`))
     }
+    this.#failWritesOfOlderTerms()
     this.#recent.clear()
     this.#options.log?.info(`installed the leader's snapshot at zxid ${snapshot.meta.index}`)
     this.#waiters.release(this.appliedZxid)
@@ -1125,6 +1128,7 @@ export class Replica {
     const answers: Array<[Awaiting, Committed | HerdError]> = []
     const records: LogRecord[] = []
     const wasRemoved = this.#isRemoved
+    const termBefore = this.#appliedTerm
     let newestTimeMs = this.#lastTimeMs
     for (const record of committed) {
       if (record.index <= this.#tree.zxid) continue
@@ -1155,6 +1159,7 @@ export class Replica {
       if (answer instanceof HerdError) awaiting.reject(answer)
       else awaiting.resolve(answer)
     }
+    if (this.#appliedTerm > termBefore) this.#failWritesOfOlderTerms()
     if (this.#isRemoved && !wasRemoved) this.#failWritesOfRemoved()
     this.#waiters.release(this.appliedZxid)
     if (this.#isCutOff) this.#checkContact()
@@ -1166,6 +1171,21 @@ export class Replica {
     if (isMember(this.#appliedMembers) && !isMember(members)) this.#isRemoved = true
     else if (isMember(members)) this.#isRemoved = false
     this.#appliedMembers = members
+  }
+
+  /**
+   * Fails at once the writes waiting at later indexes with a term older than
+   * the one applied: terms never decrease along a log, so once an entry of
+   * term T is committed, no entry of an older term commits after it. Without
+   * this, a write a deposed leader appended past what its heir holds would
+   * wait out the write timeout whenever no new write reaches its index.
+   */
+  #failWritesOfOlderTerms(): void {
+    for (const [index, awaiting] of this.#awaiting) {
+      if (awaiting.term >= this.#appliedTerm) continue
+      this.#awaiting.delete(index)
+      awaiting.reject(lostWrite(index))
+    }
   }
 
   /** Once applied up to its own removal: fails what waits here at once (the leader that answers it is gone). */

@@ -244,6 +244,27 @@ describe('a cluster of three in one process', () => {
     expect(first.tree.digest()).toBe(second.tree.digest())
   })
 
+  it("fails a follower's writes a deposed leader appended past its heir's log at once, though no later write ever reaches their zxids", async () => {
+    const replicas = [1, 2, 3].map((id) => start(id))
+    const old = await until('a leader', () => leaderOf(replicas))
+    await submit(old, put('/before'))
+    const follower = replicas.find((replica) => replica !== old) as Replica
+    const oldTerm = old.term
+    // Nothing the leader sends arrives any more, but it still takes the follower's forwarded calls.
+    network.alter = (from, _to, message) => (from === old.status().id ? null : message)
+    const startedMs = performance.now()
+    // Two writes in one forwarded call: zxids X and X + 1 of the old term. The
+    // heir's own first entry takes X, so nothing of a newer term ever lands at X + 1.
+    const writes = [submit(follower, put('/a')), submit(follower, put('/b'))]
+    for (const write of writes) await expect(write).rejects.toMatchObject({ code: 'ConnectionLoss' })
+    // Well inside the 5 s write timeout; without new writes the second would wait it out.
+    expect(performance.now() - startedMs).toBeLessThan(2000)
+    const heir = leaderOf(replicas.filter((replica) => replica !== old)) as Replica
+    expect(heir.term).toBeGreaterThan(oldTerm)
+    expect(heir.tree.exists('/a')).toBeUndefined()
+    expect(heir.tree.exists('/b')).toBeUndefined()
+  })
+
   it('cuts off a replica that hears from no leader for longer than leaderContactMaxMs (400 ms here), until it hears from one again', async () => {
     // A replica of a cluster starts cut off: its tree may be from long ago until a leader speaks to it.
     const alone = start(1)
