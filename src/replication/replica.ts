@@ -257,7 +257,12 @@ export class Replica {
    * which no one asks, and V8 promoted them all (measured, see README).
    */
   readonly #recent = new Map<number, RecentResult>()
-  #forwardCallsOut = 0
+  /**
+   * The zxid applied when each forward call still out was sent, oldest call
+   * first: the leader answers a call with indexes past it, so #recent needs
+   * nothing at or below the first one's (#sendForwards drops it).
+   */
+  readonly #forwardCallsOut: number[] = []
   #forwards: Forward[] = []
   #isForwardScheduled = false
   readonly #waiters: ApplyWaiters
@@ -849,11 +854,19 @@ export class Replica {
     }
     const batch = this.#forwards.splice(0)
     // Until every answer is matched with its entry (#await reads #recent).
-    this.#forwardCallsOut++
+    const calls = this.#forwardCallsOut
+    const sentAt = this.appliedZxid
+    calls.push(sentAt)
     try {
       await this.#sendForwardBatch(leader, batch)
     } finally {
-      this.#forwardCallsOut--
+      calls.splice(calls.indexOf(sentAt), 1)
+      // Results at or below the oldest call still out are asked for by none.
+      const floor = calls[0] ?? Infinity
+      for (const index of this.#recent.keys()) {
+        if (index > floor) break
+        this.#recent.delete(index)
+      }
     }
   }
 
@@ -1140,7 +1153,7 @@ export class Replica {
       this.#appliedTerm = record.term
       if (entry.timeMs > newestTimeMs) newestTimeMs = entry.timeMs
       if (entry.command.type === 'membership') this.#applyMembership(entry.command.members)
-      if (this.#forwardCallsOut > 0) {
+      if (this.#forwardCallsOut.length > 0) {
         this.#recent.set(record.index, { term: record.term, applied })
         if (this.#recent.size > recentResultsMax) this.#recent.delete(this.#recent.keys().next().value as number)
       }
