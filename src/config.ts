@@ -24,7 +24,7 @@ const settings = {
   dataDir: { kind: 'string', help: 'directory of the RocksDB data' },
   logLevel: { kind: 'string', help: 'error | warn | info | debug' },
   serveThreads: { kind: 'int', min: 0, max: 64, help: 'threads serving the client port, each with a copy of the tree (0 = one per CPU, at most 4, on a single replica; one in a cluster)' },
-  logSync: { kind: 'string', help: 'where a synced log append waits for the disk: main (inline, no hand-over) or worker (a thread of its own, the main thread serves on meanwhile)' },
+  logSync: { kind: 'string', help: "where a synced log append waits for the disk: main (inline, no hand-over) or worker (libuv's threads, the main thread serves on meanwhile)" },
 
   peers: { kind: 'list', help: 'the cluster\'s voters as id=host:port of their peer ports, comma separated, this replica included (empty = a cluster of one)' },
   peerHost: { kind: 'string', help: 'address the peer port binds to' },
@@ -96,12 +96,12 @@ const logSyncs = ['main', 'worker'] as const
 export type LogSync = (typeof logSyncs)[number]
 
 /**
- * Whether synced log appends wait for the disk on a worker thread. Inline
+ * Whether synced log appends wait for the disk on libuv's threads. Inline
  * on the main thread is the default, however many threads serve: it costs
- * less CPU and fewer thread wake-ups per write, and on a machine whose
- * cores are all busy every wake-up of another thread waits for a core
- * (README, Design notes, has the figures). A worker lets the main thread go
- * on serving its share of the clients while the disk syncs.
+ * fewer thread wake-ups per write, and on a machine whose cores are all
+ * busy every wake-up of another thread waits for a core (README, Design
+ * notes, has the figures). Off the main thread, it goes on serving its
+ * share of the clients while the disk syncs.
  */
 export function syncsInWorker(config: Pick<Config, 'logSync'>): boolean {
   return config.logSync === 'worker'

@@ -112,7 +112,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   // Only now can clients reach the replica: session timeouts start from here.
   node.start()
   failpoints.arm()
-  log.info(`listening on ${server.url} (replica ${config.replicaId}, ${threadCount} serving thread${threadCount === 1 ? '' : 's'}, log synced on ${storeOptions.syncInWorker ? 'a worker' : 'the main thread'}, data in ${config.dataDir}, zxid ${replica.appliedZxid}, ${replica.tree.znodeCount} znodes, ${replica.tree.sessionCount} sessions)`)
+  log.info(`listening on ${server.url} (replica ${config.replicaId}, ${threadCount} serving thread${threadCount === 1 ? '' : 's'}, log synced on ${storeOptions.syncInWorker ? "libuv's threads" : 'the main thread'}, data in ${config.dataDir}, zxid ${replica.appliedZxid}, ${replica.tree.znodeCount} znodes, ${replica.tree.sessionCount} sessions)`)
 
   let isStopping = false
   const stop = async (signal: string): Promise<void> => {

@@ -20,7 +20,9 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { RocksLevel } from '@nxtedition/rocksdb'
-import { encodeHardState, entryKey, entryKeysEnd, hardStateKey, snapshotMetaKey, snapshotMetaKeysEnd } from './rocks-codec.ts'
+import { decodeLogStart, encodeHardState, hardStateKey, logStartKey, snapshotMetaKey, snapshotMetaKeysEnd } from './rocks-codec.ts'
+import { segmentDirName } from './rocks-store.ts'
+import { SegmentLog } from './segment-log.ts'
 import { emptyHardState, type HardState, type LogRecord, type LogStore, type Snapshot, type SnapshotMeta } from './log-store.ts'
 
 export const powerCutFile = 'POWER-CUT'
@@ -121,12 +123,16 @@ export async function rollBackPowerCut(dir: string): Promise<string | null> {
   await db.open({ createIfMissing: true })
   let dropped = 0
   try {
-    const keys = db.iterator({ gte: entryKey(durable.lastIndex + 1), lt: entryKeysEnd, values: false })
-    for (let step = await keys.nextv(1000); step.length > 0; step = await keys.nextv(1000)) dropped += step.length
-    await keys.close()
+    const [logStartValue] = db._getManySync([logStartKey])
+    const logStart = logStartValue ? decodeLogStart(logStartValue) : { index: 0, term: 0, minEpoch: 0 }
+    const { log } = SegmentLog.open(join(dir, segmentDirName), { afterIndex: logStart.index, minEpoch: logStart.minEpoch }, () => undefined)
+    try {
+      dropped = log.discardAfter(Math.max(durable.lastIndex, logStart.index))
+    } finally {
+      await log.close()
+    }
     // Snapshots beyond the durable log were still on their way to the disk.
     await db.clear({ gte: snapshotMetaKey(durable.lastIndex + 1), lt: snapshotMetaKeysEnd })
-    await db.clear({ gte: entryKey(durable.lastIndex + 1), lt: entryKeysEnd })
     const hardState = { ...durable.hardState, commit: Math.min(durable.hardState.commit, durable.lastIndex) }
     await db.put(hardStateKey, encodeHardState(hardState), { sync: true })
   } finally {

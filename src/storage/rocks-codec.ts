@@ -3,9 +3,12 @@
 // Keys start with one byte naming the kind of record; numbers after it are
 // big-endian so that RocksDB's bytewise key order is log order:
 //
-//   'f'                       log start: index and term of the entry just before the log
+//   'e'                       log epoch: the highest epoch the segment log may have used
+//   'f'                       log start: index and term of the entry just before the log,
+//                             and the floor epoch of the segment log (segment-log.ts)
 //   'h'                       hard state: term, vote, commit
-//   'l' u64 index             log entry: term, data
+//   'l' u64 index             log entry: term, data (stores before the segment log; moved
+//                             into it on open)
 //   'S' u64 index             snapshot meta: term, chunk count, extra (written last)
 //   's' u64 index u32 chunk   snapshot chunk
 //
@@ -23,6 +26,7 @@ import { assert } from '../assert.ts'
 import { HerdError } from '../errors.ts'
 import type { HardState } from './log-store.ts'
 
+const prefixLogEpoch = 0x65 // 'e'
 const prefixLogStart = 0x66 // 'f'
 const prefixHardState = 0x68 // 'h'
 const prefixEntry = 0x6c // 'l'
@@ -35,6 +39,7 @@ const crcBytes = 4
 const entryHeaderBytes = crcBytes + 8
 const snapshotMetaHeaderBytes = crcBytes + 8 + 4
 
+export const logEpochKey: Buffer = Buffer.from([prefixLogEpoch])
 export const logStartKey: Buffer = Buffer.from([prefixLogStart])
 export const hardStateKey: Buffer = Buffer.from([prefixHardState])
 
@@ -135,18 +140,32 @@ export interface LogStart {
   readonly index: number
   /** The term of that entry (0 at index 0). */
   readonly term: number
+  /** Segment log records of an older epoch were discarded with the log (a snapshot install). */
+  readonly minEpoch: number
 }
 
 export function encodeLogStart(start: LogStart): Buffer {
-  const value = frame(16)
+  const value = frame(20)
   writeU64(value, start.index, crcBytes)
   writeU64(value, start.term, crcBytes + 8)
+  value.writeUInt32BE(start.minEpoch, crcBytes + 16)
   return seal(logStartKey, value)
 }
 
 export function decodeLogStart(value: Uint8Array): LogStart {
   const payload = unseal(logStartKey, value, 'log start', 16)
-  return { index: readU64(payload, 0), term: readU64(payload, 8) }
+  // Stores from before the segment log have no floor epoch.
+  return { index: readU64(payload, 0), term: readU64(payload, 8), minEpoch: payload.length >= 20 ? readU32(payload, 16) : 0 }
+}
+
+export function encodeLogEpoch(epoch: number): Buffer {
+  const value = frame(4)
+  value.writeUInt32BE(epoch, crcBytes)
+  return seal(logEpochKey, value)
+}
+
+export function decodeLogEpoch(value: Uint8Array): number {
+  return readU32(unseal(logEpochKey, value, 'log epoch', 4), 0)
 }
 
 export function encodeHardState(hardState: HardState): Buffer {

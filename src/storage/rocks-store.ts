@@ -1,40 +1,44 @@
-// The LogStore over RocksDB (@nxtedition/rocksdb). Key layout and value
-// framing are in rocks-codec.ts; the rules every write follows are in
-// index.ts. In short: each public write is one RocksDB write batch (plus, for
-// snapshots, chunk batches written before it), in-memory state changes only
-// after that batch was written, and a failed write fences the store.
+// The LogStore over RocksDB (@nxtedition/rocksdb) and a segment log of our
+// own. RocksDB keeps the hard state, the log start and snapshots (key layout
+// and value framing in rocks-codec.ts); the log's entries are in segment
+// files under <dir>/log (segment-log.ts: why, and how a crash is recovered
+// from). The rules every write follows are in index.ts. In short: entries are
+// written and fdatasynced in their segment, then the hard state goes to
+// RocksDB (synced only when term or vote changed); in-memory state changes
+// only after the writes, and a failed write fences the store.
 //
 // What is kept in memory so Raft's hot path never reads the disk: the first
 // and last index, the hard state, the newest snapshot's meta, the terms of
 // all entries (as runs, term-runs.ts) and the newest entries' data up to
-// cacheBytesMax (entry-cache.ts). Everything else is read synchronously from
-// RocksDB when asked (MultiGet on the calling thread), which is what the
-// synchronous entries() and loadSnapshot() of the interface need.
+// cacheBytesMax (entry-cache.ts). Everything else is read synchronously when
+// asked (pread of a segment, MultiGet of snapshot chunks, on the calling
+// thread), which is what the synchronous entries() and loadSnapshot() of the
+// interface need.
 
+import { join } from 'node:path'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { RocksLevel, type RocksBatch } from '@nxtedition/rocksdb'
 import { assert } from '../assert.ts'
 import { assertAppendable } from './append-rules.ts'
-import type { Op } from './append-ops.ts'
-import { AppendWriter } from './append-writer.ts'
 import { HerdError } from '../errors.ts'
 import {
   corrupt,
   decodeEntry,
   decodeHardState,
+  decodeLogEpoch,
   decodeLogStart,
   decodeSnapshotChunk,
   decodeSnapshotMeta,
-  encodeEntry,
   encodeHardState,
+  encodeLogEpoch,
   encodeLogStart,
   encodeSnapshotChunk,
   encodeSnapshotMeta,
-  entryData,
   entryKey,
   entryKeysEnd,
   hardStateKey,
   indexOfKey,
+  logEpochKey,
   logStartKey,
   snapshotChunkKey,
   snapshotChunkKeysEnd,
@@ -44,6 +48,7 @@ import {
   type LogStart,
 } from './rocks-codec.ts'
 import { EntryCache } from './entry-cache.ts'
+import { SegmentLog, segmentLogDefaults } from './segment-log.ts'
 import { TermRuns } from './term-runs.ts'
 import { emptyHardState, type HardState, type LogRecord, type LogStore, type Snapshot, type SnapshotMeta } from './log-store.ts'
 
@@ -59,15 +64,21 @@ export interface RocksStoreOptions {
   readonly cacheBytesMax?: number
   /** Bytes of snapshot chunks per write batch: bounds the memory a save holds and how long one write blocks. */
   readonly snapshotBatchBytesMax?: number
-  /** Make synced appends durable on a worker thread (append-writer.ts), so the caller's thread is not blocked. */
+  /** Make synced appends durable on libuv's threads (write and fdatasync), so the caller's thread is not blocked. */
   readonly syncInWorker?: boolean
+  /** Bytes each log segment is zero-filled to ahead of use (segment-log.ts). */
+  readonly segmentBytes?: number
 }
 
 export const rocksStoreDefaults = Object.freeze({
   cacheBytesMax: 1 * MiB,
   snapshotBatchBytesMax: 8 * MiB,
   syncInWorker: false,
+  segmentBytes: segmentLogDefaults.segmentBytes,
 }) satisfies Required<RocksStoreOptions>
+
+/** The segment log's directory inside the store's. */
+export const segmentDirName = 'log'
 
 /** Keys per MultiGet while reading entries: small first, since bytesMax often stops a read early. */
 const entriesReadKeysMin = 8
@@ -91,9 +102,8 @@ export async function openRocksStore(dir: string, options: RocksStoreOptions = {
     throw openFailed(dir, error)
   }
   try {
-    const recovered = await recover(db, dir, settings.cacheBytesMax)
-    const writer = settings.syncInWorker ? new AppendWriter(db.handle) : null
-    return new RocksStore(db, dir, recovered, settings.snapshotBatchBytesMax, writer)
+    const recovered = await recover(db, dir, settings.cacheBytesMax, settings.segmentBytes)
+    return new RocksStore(db, dir, recovered, settings.snapshotBatchBytesMax, settings.syncInWorker)
   } catch (error) {
     await db.close()
     throw error
@@ -121,6 +131,7 @@ interface Recovered {
   readonly snapshot: StoredSnapshot | null
   readonly terms: TermRuns
   readonly cache: EntryCache
+  readonly log: SegmentLog
 }
 
 interface StoredSnapshot {
@@ -129,42 +140,66 @@ interface StoredSnapshot {
 }
 
 /**
- * Rebuilds the in-memory state from the DB: log start, hard state, the newest
- * complete snapshot, and one pass over the log that checks every entry's
- * checksum and that the log is contiguous. Then it removes what a crash or an
- * unsynced range delete can leave behind (entries below the log start, older
+ * Rebuilds the in-memory state: log start, hard state and the newest complete
+ * snapshot from RocksDB, then one pass over the segment log (every record's
+ * checksum is checked; the log is the valid prefix, segment-log.ts), and a
+ * new epoch for the log, saved before anything is written in it. Entries of
+ * a store from before the segment log are moved into it. Then it removes
+ * what a crash or an unsynced range delete can leave behind (older
  * snapshots, chunks of a snapshot whose meta was never written).
  */
-async function recover(db: RocksLevel, dir: string, cacheBytesMax: number): Promise<Recovered> {
-  const [logStartValue, hardStateValue] = db._getManySync([logStartKey, hardStateKey])
-  const logStart = logStartValue ? decodeLogStart(logStartValue) : { index: 0, term: 0 }
+async function recover(db: RocksLevel, dir: string, cacheBytesMax: number, segmentBytes: number): Promise<Recovered> {
+  const [logStartValue, hardStateValue, epochValue] = db._getManySync([logStartKey, hardStateKey, logEpochKey])
+  const logStart = logStartValue ? decodeLogStart(logStartValue) : { index: 0, term: 0, minEpoch: 0 }
   const hardState = hardStateValue ? decodeHardState(hardStateValue) : emptyHardState
+  const savedEpoch = epochValue ? decodeLogEpoch(epochValue) : 0
   const snapshot = await recoverNewestSnapshot(db)
   const terms = new TermRuns(logStart.index + 1)
   const cache = new EntryCache(cacheBytesMax)
-  await scanLog(db, logStart, terms, cache)
-
-  const lastIndex = terms.lastIndex()
-  if (snapshot === null) {
-    if (logStart.index > 0) throw corrupt(`log in ${dir}`, `compacted through ${logStart.index} but no snapshot exists`)
-  } else {
-    const { index, term } = snapshot.meta
-    if (index < logStart.index || index > lastIndex) {
-      throw corrupt(`snapshot ${index} in ${dir}`, `outside the log [${logStart.index}, ${lastIndex}]`)
-    }
-    const termAtIndex = index === logStart.index ? logStart.term : terms.term(index)
-    if (termAtIndex !== term) {
-      throw corrupt(`snapshot ${index} in ${dir}`, `has term ${term} but the log has term ${termAtIndex} there`)
-    }
+  let previousTerm = logStart.term
+  const take = (index: number, term: number, data: Uint8Array): void => {
+    if (term < previousTerm) throw corrupt(`log in ${dir}`, `entry ${index} has term ${term}, below the ${previousTerm} before it`)
+    terms.push(index, term)
+    cache.push(Object.freeze({ index, term, data }))
+    previousTerm = term
   }
+  const { log, maxEpoch } = SegmentLog.open(
+    join(dir, segmentDirName),
+    { afterIndex: logStart.index, minEpoch: logStart.minEpoch },
+    (entry) => take(entry.index, entry.term, new Uint8Array(entry.data)),
+    { segmentBytes },
+  )
+  try {
+    const epoch = Math.max(savedEpoch, maxEpoch, logStart.minEpoch) + 1
+    await db.put(logEpochKey, encodeLogEpoch(epoch), { sync: true })
+    log.useEpoch(epoch)
+    if (log.lastIndex() === logStart.index) await moveRocksEntries(db, logStart, log, take)
+    await db.clear({ gte: entryKey(0), lt: entryKeysEnd })
 
-  // Garbage a crash may leave; none of it is ever read, so clearing it is tidiness, not correctness.
-  const newest = snapshot?.meta.index ?? 0
-  await db.clear({ gte: entryKey(0), lt: entryKey(logStart.index + 1) })
-  await db.clear({ gte: snapshotMetaKey(0), lt: snapshotMetaKey(newest) })
-  await db.clear({ gte: snapshotChunksStart(0), lt: snapshotChunksStart(newest) })
-  await db.clear({ gte: snapshotChunksStart(newest + 1), lt: snapshotChunkKeysEnd })
-  return { logStart, hardState, snapshot, terms, cache }
+    const lastIndex = terms.lastIndex()
+    if (snapshot === null) {
+      if (logStart.index > 0) throw corrupt(`log in ${dir}`, `compacted through ${logStart.index} but no snapshot exists`)
+    } else {
+      const { index, term } = snapshot.meta
+      if (index < logStart.index || index > lastIndex) {
+        throw corrupt(`snapshot ${index} in ${dir}`, `outside the log [${logStart.index}, ${lastIndex}]`)
+      }
+      const termAtIndex = index === logStart.index ? logStart.term : terms.term(index)
+      if (termAtIndex !== term) {
+        throw corrupt(`snapshot ${index} in ${dir}`, `has term ${term} but the log has term ${termAtIndex} there`)
+      }
+    }
+
+    // Garbage a crash may leave; none of it is ever read, so clearing it is tidiness, not correctness.
+    const newest = snapshot?.meta.index ?? 0
+    await db.clear({ gte: snapshotMetaKey(0), lt: snapshotMetaKey(newest) })
+    await db.clear({ gte: snapshotChunksStart(0), lt: snapshotChunksStart(newest) })
+    await db.clear({ gte: snapshotChunksStart(newest + 1), lt: snapshotChunkKeysEnd })
+    return { logStart, hardState, snapshot, terms, cache, log }
+  } catch (error) {
+    await log.close()
+    throw error
+  }
 }
 
 /** The newest snapshot meta (the last 'S' key) and a check that all its chunks are there. */
@@ -190,7 +225,12 @@ async function recoverNewestSnapshot(db: RocksLevel): Promise<StoredSnapshot | n
   return { meta: Object.freeze({ index, term: stored.term, extra: stored.extra }), chunkCount }
 }
 
-async function scanLog(db: RocksLevel, logStart: LogStart, terms: TermRuns, cache: EntryCache): Promise<void> {
+/**
+ * A store from before the segment log kept entries in RocksDB ('l' keys):
+ * they are written into the segment log and synced there; the caller then
+ * deletes them from RocksDB. A crash part way finds them again next open.
+ */
+async function moveRocksEntries(db: RocksLevel, logStart: LogStart, log: SegmentLog, take: (index: number, term: number, data: Uint8Array) => void): Promise<void> {
   const iterator = db.iterator({
     gte: entryKey(logStart.index + 1),
     lt: entryKeysEnd,
@@ -198,20 +238,20 @@ async function scanLog(db: RocksLevel, logStart: LogStart, terms: TermRuns, cach
   })
   try {
     let expected = logStart.index + 1
-    let previousTerm = logStart.term
     for (let step = await iterator.nextv(scanEntriesPerStep); step.length > 0; step = await iterator.nextv(scanEntriesPerStep)) {
+      const records: LogRecord[] = []
       for (const [key, value] of step) {
         assert(value !== undefined)
         const index = indexOfKey(key)
         if (index !== expected) throw corrupt('log', `entry ${expected} is missing (the next stored is ${index})`)
         const { term, data } = decodeEntry(key, value, index)
-        if (term < previousTerm) throw corrupt('log', `entry ${index} has term ${term}, below the ${previousTerm} before it`)
-        terms.push(index, term)
-        cache.push(Object.freeze({ index, term, data }))
-        previousTerm = term
+        records.push({ index, term, data })
         expected++
       }
+      const views = log.write(records)
+      records.forEach((record, i) => take(record.index, record.term, views[i] as Uint8Array))
     }
+    log.sync()
   } finally {
     await iterator.close()
   }
@@ -221,29 +261,30 @@ class RocksStore implements LogStore {
   private readonly db: RocksLevel
   private readonly dir: string
   private readonly snapshotBatchBytesMax: number
-  /** Index and term of the entry just before the log. */
+  /** Index and term of the entry just before the log, and the log's floor epoch. */
   private logStart: LogStart
   private hardStateSaved: HardState
   private snapshot: StoredSnapshot | null
   private readonly terms: TermRuns
   private readonly cache: EntryCache
+  private readonly log: SegmentLog
   /** Writes run one at a time, in call order: each one's checks see the state the ones before it left. */
   private writes: Promise<void> = Promise.resolve()
   /** The error of a write that failed; from then on every write is refused. */
   private failure: unknown = null
   private closed = false
-  /** Synced appends that truncate nothing go through it; null: everything on this thread. */
-  private readonly writer: AppendWriter | null
-  /** Resolves once every append handed to the writer so far is recorded (or failed). */
+  /** Synced appends that only add entries are written and synced on libuv's threads. */
+  private readonly syncsOffThread: boolean
+  /** Resolves once every append handed to libuv's threads so far is recorded (or failed). */
   private inWriter: Promise<void> = Promise.resolve()
-  /** Index and term of the last entry appended, recorded or still on its way through the writer. */
+  /** Index and term of the last entry appended, recorded or still on its way to the disk. */
   private projected: { index: number; term: number }
   /** Operations waiting in `writes`; while any wait, appends queue behind them too. */
   private queued = 0
 
-  constructor(db: RocksLevel, dir: string, recovered: Recovered, snapshotBatchBytesMax: number, writer: AppendWriter | null) {
+  constructor(db: RocksLevel, dir: string, recovered: Recovered, snapshotBatchBytesMax: number, syncsOffThread: boolean) {
     this.db = db
-    this.writer = writer
+    this.syncsOffThread = syncsOffThread
     const lastIndex = recovered.terms.lastIndex()
     this.projected = { index: lastIndex, term: lastIndex === recovered.logStart.index ? recovered.logStart.term : (recovered.terms.term(lastIndex) ?? 0) }
     this.dir = dir
@@ -253,6 +294,7 @@ class RocksStore implements LogStore {
     this.snapshot = recovered.snapshot
     this.terms = recovered.terms
     this.cache = recovered.cache
+    this.log = recovered.log
   }
 
   hardState(): HardState {
@@ -291,18 +333,9 @@ class RocksStore implements LogStore {
     const budget = { bytes: 0, bytesMax }
     const cacheFirst = this.cache.firstIndex() ?? hi
     let index = lo
-    // The part older than the cache comes from the disk, a MultiGet at a time.
-    let keysPerRead = entriesReadKeysMin
-    while (index < Math.min(hi, cacheFirst)) {
-      const end = Math.min(hi, cacheFirst, index + keysPerRead)
-      const keys: Buffer[] = []
-      for (let i = index; i < end; i++) keys.push(entryKey(i))
-      const values = this.db._getManySync(keys)
-      for (let k = 0; k < keys.length; k++, index++) {
-        const record = this.decodeStored(keys[k]!, values[k], index)
-        if (!takes(result, budget, record)) return result
-      }
-      keysPerRead = Math.min(keysPerRead * 2, entriesReadKeysMax)
+    // The part older than the cache comes from the segments.
+    for (; index < Math.min(hi, cacheFirst); index++) {
+      if (!takes(result, budget, this.log.read(index, this.terms.term(index) as number))) return result
     }
     for (; index < hi; index++) {
       const record = this.cache.get(index)
@@ -312,75 +345,57 @@ class RocksStore implements LogStore {
     return result
   }
 
-  private decodeStored(key: Buffer, value: Buffer | null | undefined, index: number): LogRecord {
-    if (value === undefined || value === null) {
-      throw corrupt(`log in ${this.dir}`, `entry ${index} is missing from the disk`)
-    }
-    const { term, data } = decodeEntry(key, value, index)
-    const expected = this.terms.term(index)
-    if (term !== expected) {
-      throw corrupt(`log in ${this.dir}`, `entry ${index} has term ${term} on disk but ${expected} in memory`)
-    }
-    return { index, term, data }
-  }
-
   append(entries: readonly LogRecord[], hardState: HardState | null, sync: boolean): Promise<void> {
     const first = entries[0]
-    if (this.writer !== null && sync && first !== undefined && this.queued === 0 && first.index === this.projected.index + 1) {
+    if (
+      this.syncsOffThread &&
+      sync &&
+      first !== undefined &&
+      this.queued === 0 &&
+      first.index === this.projected.index + 1 &&
+      (hardState === null || !this.changesVote(hardState))
+    ) {
       try {
         this.assertOpen()
-        return this.appendThroughWriter(this.writer, entries, hardState)
+        return this.appendOffThread(entries, hardState)
       } catch (error) {
         return Promise.reject(error)
       }
     }
     return this.enqueue(async () => {
       this.assertAppendable(entries)
-      const batch = this.db.batch()
-      const records: LogRecord[] = []
-      for (const entry of entries) {
-        const key = entryKey(entry.index)
-        const value = encodeEntry(key, entry.term, entry.data)
-        batch.put(key, value)
-        // The cache keeps a view into the encoded value: our own copy, not the caller's buffer.
-        records.push(Object.freeze({ index: entry.index, term: entry.term, data: entryData(value) }))
-      }
-      const newLast = entries.at(-1)?.index
-      if (newLast !== undefined) {
-        // Raft's truncation of a conflicting suffix: what follows the new entries goes in the same batch.
-        for (let index = newLast + 1; index <= this.terms.lastIndex(); index++) batch.del(entryKey(index))
-      }
-      // A sync with nothing to write still has to make earlier unsynced appends durable: rewrite the hard state.
-      const hardStateToWrite = hardState ?? (entries.length === 0 && sync ? this.hardStateSaved : null)
-      if (hardStateToWrite !== null) batch.put(hardStateKey, encodeHardState(hardStateToWrite))
-      if (batch.length === 0) {
-        await batch.close()
-        return
-      }
-      this.commit(batch, sync)
-
       const first = entries[0]
+      if (first !== undefined && first.index <= this.terms.lastIndex()) {
+        // Raft's truncation of a conflicting suffix: what follows is cut off by a new epoch, saved first.
+        const epoch = this.log.epoch() + 1
+        const batch = this.db.batch()
+        batch.put(logEpochKey, encodeLogEpoch(epoch))
+        this.commit(batch, true)
+        this.log.useEpoch(epoch)
+      }
+      const views = this.writeLog(() => this.log.write(entries))
+      if (sync) this.writeLog(() => this.log.sync())
       if (first !== undefined) {
         this.terms.truncateFrom(first.index)
         this.cache.truncateFrom(first.index)
-        for (const record of records) {
-          this.terms.push(record.index, record.term)
-          this.cache.push(record)
-        }
+        entries.forEach((entry, i) => {
+          this.terms.push(entry.index, entry.term)
+          this.cache.push(Object.freeze({ index: entry.index, term: entry.term, data: views[i] as Uint8Array }))
+        })
       }
-      if (hardState !== null) this.hardStateSaved = Object.freeze({ ...hardState })
+      if (hardState !== null) this.saveHardStateAfterLog(hardState, sync)
     })
   }
 
   /**
-   * A synced append that only adds entries, made durable off this thread.
-   * It is handed to the writer at once, so several can be on their way to
-   * the disk together (the writer keeps their order); each is recorded here,
-   * in order, once durable. Nothing on disk is deleted, so while appends are
-   * in flight every entry this store reports is still there; new entries are
+   * A synced append that only adds entries and changes no term or vote, made
+   * durable on libuv's threads. Its records are laid out at once, so several
+   * can be on their way to the disk together; each is recorded here, in
+   * order, once durable. Nothing on disk is deleted, so while appends are in
+   * flight every entry this store reports is still there; new entries are
    * reported once durable. Checks run against the projected end of the log.
    */
-  private appendThroughWriter(writer: AppendWriter, entries: readonly LogRecord[], hardState: HardState | null): Promise<void> {
+  private appendOffThread(entries: readonly LogRecord[], hardState: HardState | null): Promise<void> {
     if (this.failure !== null) {
       throw new HerdError('SystemError', `storage in ${this.dir} refuses writes after a failed one`, { cause: String(this.failure) })
     }
@@ -391,22 +406,15 @@ class RocksStore implements LogStore {
       snapshotIndex: this.snapshotMeta()?.index ?? 0,
       term: (index) => (index === projected.index ? projected.term : this.term(index)),
     })
-    const ops: Op[] = []
-    const records: LogRecord[] = []
-    for (const entry of entries) {
-      const key = entryKey(entry.index)
-      const value = encodeEntry(key, entry.term, entry.data)
-      ops.push({ key, value })
-      records.push(Object.freeze({ index: entry.index, term: entry.term, data: entryData(value) }))
-    }
-    if (hardState !== null) ops.push({ key: hardStateKey, value: encodeHardState(hardState) })
-    const last = records[records.length - 1] as LogRecord
+    const last = entries[entries.length - 1] as LogRecord
     this.projected = { index: last.index, term: last.term }
-    const durable = writer.write(ops, true)
+    const written = this.log.writeAsync(entries)
     const previous = this.inWriter
     const recorded = (async (): Promise<void> => {
+      let views: Uint8Array[]
       try {
-        await durable
+        views = await written
+        await this.log.syncAsync()
       } catch (error) {
         this.failure = error
         throw new HerdError('SystemError', `storage write failed in ${this.dir}: ${String(error)}`, { cause: String(error) })
@@ -415,14 +423,31 @@ class RocksStore implements LogStore {
       if (this.failure !== null) {
         throw new HerdError('SystemError', `storage in ${this.dir} refuses writes after a failed one`, { cause: String(this.failure) })
       }
-      for (const record of records) {
-        this.terms.push(record.index, record.term)
-        this.cache.push(record)
-      }
-      if (hardState !== null) this.hardStateSaved = Object.freeze({ ...hardState })
+      entries.forEach((entry, i) => {
+        this.terms.push(entry.index, entry.term)
+        this.cache.push(Object.freeze({ index: entry.index, term: entry.term, data: views[i] as Uint8Array }))
+      })
+      if (hardState !== null) this.saveHardStateAfterLog(hardState, true)
     })()
     this.inWriter = recorded.catch(() => undefined)
     return recorded
+  }
+
+  private changesVote(hardState: HardState): boolean {
+    return hardState.term !== this.hardStateSaved.term || hardState.vote !== this.hardStateSaved.vote
+  }
+
+  /**
+   * The hard state that came with an append, written after its entries: a
+   * new term or vote synced (when the append is), a commit index alone not
+   * (it is an optimisation on restart, and written after the entries it
+   * covers were synced, it never points past them).
+   */
+  private saveHardStateAfterLog(hardState: HardState, sync: boolean): void {
+    const batch = this.db.batch()
+    batch.put(hardStateKey, encodeHardState(hardState))
+    this.commit(batch, sync && this.changesVote(hardState))
+    this.hardStateSaved = Object.freeze({ ...hardState })
   }
 
   private assertAppendable(entries: readonly LogRecord[]): void {
@@ -433,7 +458,6 @@ class RocksStore implements LogStore {
       term: (index) => this.term(index),
     })
   }
-
 
   saveHardState(hardState: HardState): Promise<void> {
     return this.enqueue(async () => {
@@ -472,20 +496,22 @@ class RocksStore implements LogStore {
       // The meta goes last: until it is on disk, the chunks above are ignored on open.
       const extra = new Uint8Array(meta.extra)
       batch.put(snapshotMetaKey(meta.index), encodeSnapshotMeta(meta.index, { term: meta.term, chunkCount: chunks.length, extra }))
-      const logStart = { index: meta.index, term: meta.term }
+      // Without the log, the whole log goes with it: a floor epoch, in the same batch, makes every record written so far not part of it.
+      const epoch = this.log.epoch() + 1
+      const logStart = { index: meta.index, term: meta.term, minEpoch: epoch }
       if (!keepsLog) {
         batch.put(logStartKey, encodeLogStart(logStart))
-        // Entries after the snapshot must go with it; those before it are below the new log start, ignored.
-        for (let index = meta.index + 1; index <= this.terms.lastIndex(); index++) batch.del(entryKey(index))
+        batch.put(logEpochKey, encodeLogEpoch(epoch))
       }
       this.commit(batch, true)
 
       this.snapshot = { meta: Object.freeze({ index: meta.index, term: meta.term, extra }), chunkCount: chunks.length }
       if (!keepsLog) {
         this.logStart = logStart
+        this.writeLog(() => this.log.reset(meta.index))
+        this.log.useEpoch(epoch)
         this.terms.reset(meta.index + 1)
         this.cache.clear()
-        await this.clear(entryKey(0), entryKey(meta.index + 1))
         await this.clearOlderSnapshots()
       }
     })
@@ -523,15 +549,15 @@ class RocksStore implements LogStore {
       if (throughIndex > this.logStart.index) {
         const term = this.terms.term(throughIndex)
         assert(term !== undefined)
-        const logStart = { index: throughIndex, term }
+        const logStart = { index: throughIndex, term, minEpoch: this.logStart.minEpoch }
         const batch = this.db.batch()
         batch.put(logStartKey, encodeLogStart(logStart))
         this.commit(batch, true)
         this.logStart = logStart
         this.terms.dropThrough(throughIndex)
         this.cache.dropThrough(throughIndex)
-        // Unsynced range delete: entries below the log start are ignored and removed again on open if lost.
-        await this.clear(entryKey(0), entryKey(throughIndex + 1))
+        // Segments wholly below the log start are deleted, unsynced: one that comes back is skipped on open.
+        this.writeLog(() => this.log.dropThrough(throughIndex))
       }
       await this.clearOlderSnapshots()
     })
@@ -542,7 +568,7 @@ class RocksStore implements LogStore {
     this.closed = true
     await this.writes
     await this.inWriter
-    await this.writer?.close()
+    await this.log.close()
     await this.db.close()
   }
 
@@ -600,6 +626,16 @@ class RocksStore implements LogStore {
       throw new HerdError('SystemError', `storage write failed in ${this.dir}: ${String(error)}`, { cause: String(error) })
     } finally {
       void batch.close()
+    }
+  }
+
+  /** A segment log operation; its failure fences the store, as commit()'s does. */
+  private writeLog<T>(operation: () => T): T {
+    try {
+      return operation()
+    } catch (error) {
+      this.failure = error
+      throw new HerdError('SystemError', `storage write failed in ${join(this.dir, segmentDirName)}: ${String(error)}`, { cause: String(error) })
     }
   }
 

@@ -61,7 +61,8 @@
 // bench-results/bench-[cluster-]<time>.txt, and with --json a
 // machine-readable copy. Every step is bounded in time; the herd node or
 // replicas, the watchers, any load generator, ZooKeeper and etcd are stopped
-// on exit, error or Ctrl-C. Loopback only.
+// on exit, error or Ctrl-C. Loopback only. HERD_NODE_FLAGS in the
+// environment adds Node flags to every herd process (profiling: --cpu-prof).
 import type { Status } from './watchers.ts'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -78,6 +79,8 @@ const mainScript = join(repoRoot, 'src/main.ts')
 const herdAdapter = join(repoRoot, 'test/bench/herd.lua')
 const watchersScript = join(repoRoot, 'test/bench/watchers.ts')
 const anchorsDir = resolve(repoRoot, process.env['HERD_ANCHORS'] ?? '../shared/anchors')
+/** HERD_NODE_FLAGS: Node flags for every herd process the bench starts, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (not allowed in NODE_OPTIONS). */
+const nodeFlags = (process.env['HERD_NODE_FLAGS'] ?? '').split(' ').filter((flag) => flag !== '')
 const runWrkScript = join(anchorsDir, 'http-load/run-wrk.sh')
 const zkCluster = join(anchorsDir, 'zk-cluster.sh')
 const runZk = join(anchorsDir, 'zk-load/run-zk.sh')
@@ -549,7 +552,7 @@ function firstTarget(servers: WrkServers): string {
 async function spawnHerd(args: readonly string[], logFile: string, env: Record<string, string>): Promise<{ child: ChildProcess; target: string }> {
   if (interrupted) throw new Error('interrupted')
   const out = openSync(logFile, 'a')
-  const [command, wrapped] = withFdLimit(nodeBinary, [mainScript, ...args])
+  const [command, wrapped] = withFdLimit(nodeBinary, [...nodeFlags, mainScript, ...args])
   const child = spawn(command, wrapped, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', out, out] })
   closeSync(out)
   herdChildren.push(child)

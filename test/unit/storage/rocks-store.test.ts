@@ -1,7 +1,9 @@
 // The rocks store: the LogStore contract (with the default entry cache and
-// with none, so reads go to the disk), then what only a real disk has: torn
-// snapshots, corrupt values, the directory lock, large snapshots and a
-// process killed in the middle of synced appends.
+// with none, so reads go to the disk; with segments so small that most
+// appends start a new one), then what only a real disk has: torn snapshots,
+// corrupt values, the directory lock, large snapshots, entries moved from
+// RocksDB into the segment log, and a process killed in the middle of synced
+// appends. The segment log's own recovery rules: segment-log.test.ts.
 
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
@@ -13,9 +15,13 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { isHerdError } from '../../../src/errors.ts'
 import { openRocksStore } from '../../../src/storage/index.ts'
 import type { LogStore, RocksStoreOptions } from '../../../src/storage/index.ts'
+import { segmentDirName } from '../../../src/storage/rocks-store.ts'
 import {
+  encodeEntry,
   entryKey,
+  entryKeysEnd,
   hardStateKey,
+  logEpochKey,
   snapshotChunkKey,
   snapshotChunkKeysEnd,
   snapshotMetaKey,
@@ -56,7 +62,8 @@ function harness(options: RocksStoreOptions) {
 
 describeLogStoreContract('rocks store', harness({}))
 describeLogStoreContract('rocks store, no entry cache', harness({ cacheBytesMax: 0 }))
-describeLogStoreContract('rocks store, synced on a worker', harness({ syncInWorker: true }))
+describeLogStoreContract("rocks store, synced on libuv's threads", harness({ syncInWorker: true }))
+describeLogStoreContract('rocks store, 4 KiB log segments', harness({ segmentBytes: 4096, cacheBytesMax: 0 }))
 
 /** Opens the directory with RocksDB directly, to do what the store never would. */
 async function withRawDb(dir: string, use: (db: RocksLevel) => Promise<void>): Promise<void> {
@@ -75,6 +82,28 @@ async function flipByte(dir: string, key: Buffer, offset: number): Promise<void>
     value[offset] = value[offset]! ^ 0x01
     await db.put(key, value, { sync: true })
   })
+}
+
+function segmentFiles(dir: string): string[] {
+  const logDir = path.join(dir, segmentDirName)
+  return fs.readdirSync(logDir).filter((name) => name.endsWith('.seg')).sort().map((name) => path.join(logDir, name))
+}
+
+/** Offsets of the records in a segment file, up to the first that is not one (a zero length header). */
+function recordOffsets(file: string): number[] {
+  const bytes = fs.readFileSync(file)
+  const offsets: number[] = []
+  for (let at = 0; at + 28 <= bytes.length && bytes.readUInt32BE(at) !== 0; at += 28 + bytes.readUInt32BE(at + 4)) offsets.push(at)
+  return offsets
+}
+
+function flipFileByte(file: string, offset: number): void {
+  const fd = fs.openSync(file, 'r+')
+  const byte = Buffer.alloc(1)
+  fs.readSync(fd, byte, 0, 1, offset)
+  byte[0] = byte[0]! ^ 0x01
+  fs.writeSync(fd, byte, 0, 1, offset)
+  fs.closeSync(fd)
 }
 
 async function expectDataInconsistency(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
@@ -127,13 +156,15 @@ describe('rocks store on disk', () => {
     })
   })
 
-  it('reports a flipped byte in a log entry on open', async () => {
+  it('reports a flipped byte in a log entry in the middle of the log on open', async () => {
     const dir = tempDir()
     const store = await openTracked(dir)
     await store.append(records(1, 5, 1), null, true)
     await closeTracked(store)
-    await flipByte(dir, entryKey(3), 15)
-    await expectDataInconsistency(openIn(dir), /log entry 3: checksum mismatch/)
+    const [segment] = segmentFiles(dir)
+    const offsets = recordOffsets(segment!)
+    flipFileByte(segment!, offsets[2]! + 30)
+    await expectDataInconsistency(openIn(dir), /log entry 3 .*checksum mismatch/)
   })
 
   it('reports a flipped byte in the hard state or the snapshot meta on open', async () => {
@@ -168,17 +199,32 @@ describe('rocks store on disk', () => {
     expect((error as Error).message).toMatch(/snapshot 4 chunk 1 .*checksum mismatch/)
   })
 
-  it('reports a hole in the log on open', async () => {
+  it('moves the entries of a store from before the segment log into it, once', async () => {
     const dir = tempDir()
-    const store = await openTracked(dir)
-    await store.append(records(1, 5, 1), null, true)
-    await closeTracked(store)
-    await withRawDb(dir, (db) => {
+    await closeTracked(await openTracked(dir))
+    // What such a store held: entries under 'l' keys, the log start without a floor epoch, no log epoch.
+    await withRawDb(dir, async (db) => {
       const batch = db.batch()
-      batch.del(entryKey(3))
-      return batch.write({ sync: true })
+      for (const record of records(1, 200, 2)) {
+        const key = entryKey(record.index)
+        batch.put(key, encodeEntry(key, record.term, record.data))
+      }
+      batch.del(logEpochKey)
+      await batch.write({ sync: true })
     })
-    await expectDataInconsistency(openIn(dir), /entry 3 is missing/)
+    fs.rmSync(path.join(dir, segmentDirName), { recursive: true })
+    const store = await openTracked(dir, { segmentBytes: 4096 })
+    const expected = records(1, 200, 2).map((r) => ({ index: r.index, term: r.term, data: [...r.data] }))
+    const read = (s: LogStore) => s.entries(1, 201, Infinity).map((r) => ({ index: r.index, term: r.term, data: [...r.data] }))
+    expect(store.lastIndex()).toBe(200)
+    expect(read(store)).toEqual(expected)
+    await closeTracked(store)
+    await withRawDb(dir, async (db) => {
+      expect(await db.iterator({ gte: entryKey(0), lt: entryKeysEnd }).nextv(10)).toEqual([])
+    })
+    const again = await openTracked(dir, { segmentBytes: 4096, cacheBytesMax: 0 })
+    expect(read(again)).toEqual(expected)
+    expect(segmentFiles(dir).length).toBeGreaterThan(1)
   })
 
   it('refuses a second store on the same directory, in this process or another', async () => {
@@ -262,7 +308,7 @@ function appendUntilKilled(dir: string, atLeast: number): Promise<number> {
   })
 }
 
-describe('appends through the writer thread', () => {
+describe("appends synced on libuv's threads", () => {
   it('takes several synced appends at once, records them in order, and queued operations wait for them', async () => {
     const dir = tempDir()
     const store = await openIn(dir, { syncInWorker: true })

@@ -83,10 +83,10 @@ describe('MemoryStore and the rocks store agree', () => {
     let run = 0
     try {
       await fc.assert(
-        fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), fc.constantFrom(0, 200, 1 << 20), async (steps, cacheBytesMax) => {
+        fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 60 }), fc.constantFrom(0, 200, 1 << 20), fc.constantFrom(4096, 64 * 1024 * 1024), async (steps, cacheBytesMax, segmentBytes) => {
           const dir = path.join(root, `run-${run++}`)
           let memory = new MemoryStore()
-          let rocks = await openRocksStore(dir, { cacheBytesMax })
+          let rocks = await openRocksStore(dir, { cacheBytesMax, segmentBytes })
           try {
             const counter = { term: 1, snapshots: 0 }
             for (const s of steps) {
@@ -94,7 +94,7 @@ describe('MemoryStore and the rocks store agree', () => {
                 // A clean restart (or kill -9) keeps every write, synced or not.
                 memory = memory.simulateProcessCrash()
                 await rocks.close()
-                rocks = await openRocksStore(dir, { cacheBytesMax })
+                rocks = await openRocksStore(dir, { cacheBytesMax, segmentBytes })
               } else if (s.kind === 'read') {
                 const lo = memory.firstIndex() + (s.a % (memory.lastIndex() - memory.firstIndex() + 2))
                 const hi = lo + (s.b % (memory.lastIndex() + 2 - lo))

@@ -1,0 +1,235 @@
+// The segment log's recovery rules (segment-log.ts), on real files: a torn
+// tail ends the log, a damaged record inside it is reported, leftovers of a
+// cut-off suffix or of a discarded log never come back, segments switch and
+// are deleted as the log moves on, and zero-filled spares are used once ready.
+
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { isHerdError } from '../../../src/errors.ts'
+import type { LogRecord } from '../../../src/storage/index.ts'
+import { SegmentLog, type SegmentLogFloor } from '../../../src/storage/segment-log.ts'
+
+const dirs: string[] = []
+afterAll(() => {
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
+})
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herd-segment-log-'))
+  dirs.push(dir)
+  return dir
+}
+
+/** Entry `index` of `term`, its data `size` bytes long, naming both. */
+function entry(index: number, term: number, size = 40): LogRecord {
+  return { index, term, data: new TextEncoder().encode(`${index}/${term}:`.padEnd(size, '.')) }
+}
+
+function entries(lo: number, hi: number, term: number, size?: number): LogRecord[] {
+  return Array.from({ length: hi - lo + 1 }, (_, i) => entry(lo + i, term, size))
+}
+
+interface Opened {
+  readonly log: SegmentLog
+  readonly maxEpoch: number
+  /** What the scan reported, as index/term. */
+  readonly scanned: string[]
+}
+
+const noFloor: SegmentLogFloor = { afterIndex: 0, minEpoch: 0 }
+
+/** Opens the log and moves it to a new epoch, as the rocks store does. */
+function open(dir: string, floor: SegmentLogFloor = noFloor, segmentBytes = 64 * 1024): Opened {
+  const scanned: string[] = []
+  const { log, maxEpoch } = SegmentLog.open(dir, floor, (e) => scanned.push(`${e.index}/${e.term}`), { segmentBytes })
+  log.useEpoch(Math.max(maxEpoch, floor.minEpoch) + 1)
+  return { log, maxEpoch, scanned }
+}
+
+function names(lo: number, hi: number, term: number): string[] {
+  return Array.from({ length: hi - lo + 1 }, (_, i) => `${lo + i}/${term}`)
+}
+
+function segmentFiles(dir: string): string[] {
+  return fs.readdirSync(dir).filter((name) => name.endsWith('.seg')).sort()
+}
+
+/** The byte offset of each record in a segment file, up to the first zero header. */
+function recordOffsets(file: string): number[] {
+  const bytes = fs.readFileSync(file)
+  const offsets: number[] = []
+  for (let at = 0; at + 28 <= bytes.length && bytes.readUInt32BE(at) !== 0; at += 28 + bytes.readUInt32BE(at + 4)) offsets.push(at)
+  return offsets
+}
+
+function overwrite(file: string, offset: number, bytes: Uint8Array): void {
+  const fd = fs.openSync(file, 'r+')
+  fs.writeSync(fd, bytes, 0, bytes.length, offset)
+  fs.closeSync(fd)
+}
+
+describe('segment log', () => {
+  it('reads back what it wrote, across reopens, and reads entries by index', async () => {
+    const dir = tempDir()
+    const first = open(dir)
+    first.log.write(entries(1, 30, 1))
+    first.log.write(entries(31, 40, 2))
+    first.log.sync()
+    expect(first.log.lastIndex()).toBe(40)
+    await first.log.close()
+    const again = open(dir)
+    expect(again.scanned).toEqual([...names(1, 30, 1), ...names(31, 40, 2)])
+    expect(new TextDecoder().decode(again.log.read(35, 2).data)).toBe(new TextDecoder().decode(entry(35, 2).data))
+    expect(() => again.log.read(35, 1)).toThrow(/holds entry 35 of term 2, not term 1/)
+    await again.log.close()
+  })
+
+  it('ends the log at a torn record at its tail, and appends over it', async () => {
+    const dir = tempDir()
+    const first = open(dir)
+    first.log.write(entries(1, 12, 1))
+    first.log.sync()
+    await first.log.close()
+    const [file] = segmentFiles(dir)
+    const offsets = recordOffsets(path.join(dir, file!))
+    // Entry 12 torn: its last bytes never reached the disk.
+    overwrite(path.join(dir, file!), offsets[11]! + 50, new Uint8Array(18))
+    const again = open(dir)
+    expect(again.scanned).toEqual(names(1, 11, 1))
+    again.log.write([entry(12, 2, 10)])
+    again.log.sync()
+    await again.log.close()
+    expect(open(dir).scanned).toEqual([...names(1, 11, 1), '12/2'])
+  })
+
+  it('reports a damaged record that intact records follow', async () => {
+    const dir = tempDir()
+    const first = open(dir)
+    first.log.write(entries(1, 8, 1))
+    first.log.sync()
+    await first.log.close()
+    const [file] = segmentFiles(dir)
+    const offsets = recordOffsets(path.join(dir, file!))
+    overwrite(path.join(dir, file!), offsets[3]! + 40, new TextEncoder().encode('#'))
+    let error: unknown
+    try {
+      open(dir)
+    } catch (caught) {
+      error = caught
+    }
+    expect(isHerdError(error) && error.code).toBe('DataInconsistency')
+    expect((error as Error).message).toMatch(/log entry 4 .*checksum mismatch/)
+  })
+
+  it('never brings back a suffix that was cut off, even where the new records end exactly where old ones began', async () => {
+    const dir = tempDir()
+    const first = open(dir)
+    first.log.write(entries(1, 10, 1))
+    first.log.sync()
+    // Raft's truncation: from 5 on, in a new epoch; same sizes, so old record 7 starts right after new 6.
+    first.log.useEpoch(first.log.epoch() + 1)
+    first.log.write(entries(5, 6, 2))
+    first.log.sync()
+    await first.log.close()
+    const again = open(dir)
+    expect(again.scanned).toEqual([...names(1, 4, 1), ...names(5, 6, 2)])
+    expect(again.log.lastIndex()).toBe(6)
+    await again.log.close()
+  })
+
+  it('cuts across segments: later segments are left behind, and skipped as stale if they come back', async () => {
+    const dir = tempDir()
+    const first = open(dir, noFloor, 4096)
+    first.log.write(entries(1, 200, 1))
+    first.log.sync()
+    const before = segmentFiles(dir)
+    expect(before.length).toBeGreaterThan(2)
+    // Keep a copy of the last segment, to put back as if its deletion had not reached the disk.
+    const lastName = before.at(-1)!
+    const lastCopy = fs.readFileSync(path.join(dir, lastName))
+    first.log.useEpoch(first.log.epoch() + 1)
+    first.log.write(entries(20, 25, 2))
+    first.log.sync()
+    await first.log.close()
+    fs.writeFileSync(path.join(dir, lastName), lastCopy)
+    const again = open(dir, noFloor, 4096)
+    expect(again.scanned).toEqual([...names(1, 19, 1), ...names(20, 25, 2)])
+    // The log goes on past the resurrected segment's id, into new segments.
+    again.log.write(entries(26, 300, 2))
+    again.log.sync()
+    await again.log.close()
+    expect(open(dir, noFloor, 4096).scanned).toEqual([...names(1, 19, 1), ...names(20, 300, 2)])
+  })
+
+  it('skips compacted entries, deletes segments that hold only those, and forgets a discarded log below a floor epoch', async () => {
+    const dir = tempDir()
+    const first = open(dir, noFloor, 4096)
+    first.log.write(entries(1, 200, 1))
+    first.log.sync()
+    const segmentsBefore = segmentFiles(dir).length
+    first.log.dropThrough(150)
+    await first.log.close()
+    expect(segmentFiles(dir).length).toBeLessThan(segmentsBefore)
+    const compacted = open(dir, { afterIndex: 150, minEpoch: 0 }, 4096)
+    expect(compacted.scanned).toEqual(names(151, 200, 1))
+    // A snapshot install at 500: the log is discarded, a floor epoch above all before.
+    const floorEpoch = compacted.log.epoch() + 1
+    compacted.log.reset(500)
+    compacted.log.useEpoch(floorEpoch)
+    compacted.log.write(entries(501, 505, 3))
+    compacted.log.sync()
+    await compacted.log.close()
+    const installed = open(dir, { afterIndex: 500, minEpoch: floorEpoch }, 4096)
+    expect(installed.scanned).toEqual(names(501, 505, 3))
+    await installed.log.close()
+    // Had the floor not been saved, the old log would be what a restart finds (the caller saves it first).
+  })
+
+  it('skips an empty segment before the live ones (a spare given up and not yet deleted)', async () => {
+    const dir = tempDir()
+    const first = open(dir)
+    first.log.write(entries(1, 5, 1))
+    first.log.sync()
+    await first.log.close()
+    fs.writeFileSync(path.join(dir, '0000000000000000.seg'), new Uint8Array(8192))
+    const again = open(dir)
+    expect(again.scanned).toEqual(names(1, 5, 1))
+    expect(segmentFiles(dir)).not.toContain('0000000000000000.seg')
+    await again.log.close()
+  })
+
+  it('zero-fills the next segment in the background and moves to it once ready', async () => {
+    const dir = tempDir()
+    const segmentBytes = 256 * 1024
+    const first = open(dir, noFloor, segmentBytes)
+    // The first segment is not zero-filled: past a quarter of a segment a spare is made, and used once ready.
+    first.log.write(entries(1, 700, 1, 100))
+    first.log.sync()
+    for (let i = 0; i < 200 && segmentFiles(dir).length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    const spare = segmentFiles(dir).at(-1)!
+    for (let i = 0; i < 200 && fs.statSync(path.join(dir, spare)).size < segmentBytes; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    first.log.write(entries(701, 710, 1, 100))
+    first.log.sync()
+    await first.log.close()
+    const files = segmentFiles(dir)
+    expect(files.length).toBe(2)
+    expect(fs.statSync(path.join(dir, files[1]!)).size).toBe(segmentBytes)
+    expect(recordOffsets(path.join(dir, files[1]!)).length).toBe(10)
+    expect(open(dir, noFloor, segmentBytes).scanned).toEqual(names(1, 710, 1))
+  })
+
+  it('discards what follows an index, for a simulated power cut', async () => {
+    const dir = tempDir()
+    const first = open(dir, noFloor, 4096)
+    first.log.write(entries(1, 150, 1))
+    first.log.sync()
+    expect(first.log.discardAfter(60)).toBe(90)
+    await first.log.close()
+    const again = open(dir, noFloor, 4096)
+    expect(again.scanned).toEqual(names(1, 60, 1))
+    await again.log.close()
+  })
+})
