@@ -536,8 +536,11 @@ async function zeroFilled(path: string, bytes: number, dir: string): Promise<num
   const fd = await new Promise<number>((resolve, reject) => fs.open(path, 'wx+', (error, fd) => (error ? reject(error) : resolve(fd))))
   try {
     const zeros = Buffer.alloc(zeroChunkBytes)
-    for (let at = 0; at < bytes; at += zeroChunkBytes) await writeFullyAsync(fd, zeros.subarray(0, Math.min(zeroChunkBytes, bytes - at)), at)
-    await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())))
+    // A sync per chunk: the log's own syncs then never queue behind the flush of a whole segment of zeros.
+    for (let at = 0; at < bytes; at += zeroChunkBytes) {
+      await writeFullyAsync(fd, zeros.subarray(0, Math.min(zeroChunkBytes, bytes - at)), at)
+      await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())))
+    }
     const dirFd = await new Promise<number>((resolve, reject) => fs.open(dir, 'r', (error, fd) => (error ? reject(error) : resolve(fd))))
     try {
       await new Promise<void>((resolve, reject) => fs.fsync(dirFd, (error) => (error ? reject(error) : resolve())))
