@@ -52,13 +52,13 @@ export const entryKeysEnd: Buffer = prefixEnd(prefixEntry)
 export const snapshotMetaKeysEnd: Buffer = prefixEnd(prefixSnapshotMeta)
 export const snapshotChunkKeysEnd: Buffer = prefixEnd(prefixSnapshotChunk)
 
-function writeU64(buffer: Buffer, value: number, offset: number): void {
+export function writeU64(buffer: Buffer, value: number, offset: number): void {
   assert(Number.isSafeInteger(value) && value >= 0, `storage: not a u64 that fits a JS number: ${value}`)
   buffer.writeUInt32BE(Math.floor(value / twoTo32), offset)
   buffer.writeUInt32BE(value >>> 0, offset + 4)
 }
 
-function readU64(buffer: Uint8Array, offset: number): number {
+export function readU64(buffer: Uint8Array, offset: number): number {
   const view = Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength)
   return view.readUInt32BE(offset) * twoTo32 + view.readUInt32BE(offset + 4)
 }

@@ -80,9 +80,6 @@ export const rocksStoreDefaults = Object.freeze({
 /** The segment log's directory inside the store's. */
 export const segmentDirName = 'log'
 
-/** Keys per MultiGet while reading entries: small first, since bytesMax often stops a read early. */
-const entriesReadKeysMin = 8
-const entriesReadKeysMax = 256
 /** Entries per iterator step when scanning the log on open, and the bytes that end a step early. */
 const scanEntriesPerStep = 1000
 const scanStepBytesMax = 4 * MiB
@@ -378,10 +375,7 @@ class RocksStore implements LogStore {
       if (first !== undefined) {
         this.terms.truncateFrom(first.index)
         this.cache.truncateFrom(first.index)
-        entries.forEach((entry, i) => {
-          this.terms.push(entry.index, entry.term)
-          this.cache.push(Object.freeze({ index: entry.index, term: entry.term, data: views[i] as Uint8Array }))
-        })
+        this.remember(entries, views)
       }
       if (hardState !== null) this.saveHardStateAfterLog(hardState, sync)
     })
@@ -423,14 +417,19 @@ class RocksStore implements LogStore {
       if (this.failure !== null) {
         throw new HerdError('SystemError', `storage in ${this.dir} refuses writes after a failed one`, { cause: String(this.failure) })
       }
-      entries.forEach((entry, i) => {
-        this.terms.push(entry.index, entry.term)
-        this.cache.push(Object.freeze({ index: entry.index, term: entry.term, data: views[i] as Uint8Array }))
-      })
+      this.remember(entries, views)
       if (hardState !== null) this.saveHardStateAfterLog(hardState, true)
     })()
     this.inWriter = recorded.catch(() => undefined)
     return recorded
+  }
+
+  /** Takes appended entries into the terms and the cache, each with its data as written (`views`, our own copy). */
+  private remember(entries: readonly LogRecord[], views: readonly Uint8Array[]): void {
+    entries.forEach((entry, i) => {
+      this.terms.push(entry.index, entry.term)
+      this.cache.push(Object.freeze({ index: entry.index, term: entry.term, data: views[i] as Uint8Array }))
+    })
   }
 
   private changesVote(hardState: HardState): boolean {

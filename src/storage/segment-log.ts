@@ -39,14 +39,20 @@
 
 import fs from 'node:fs'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { crc32 } from 'node:zlib'
 import { assert } from '../assert.ts'
-import { corrupt } from './rocks-codec.ts'
+import { corrupt, readU64, writeU64 } from './rocks-codec.ts'
 import type { LogRecord } from './log-store.ts'
 
 const MiB = 1024 * 1024
 const headerBytes = 28
 const twoTo32 = 0x1_0000_0000
+// The callback forms on raw descriptors: fs.promises would wrap them in FileHandles, which close them when collected.
+const openAsync = promisify(fs.open)
+const writeAsync = promisify(fs.write)
+const fdatasyncAsync = promisify(fs.fdatasync)
+const fsyncAsync = promisify(fs.fsync)
 const segmentName = /^(\d{16})\.seg$/
 const zeroChunkBytes = 1 * MiB
 /** Bytes read at a time when scanning a segment on open. */
@@ -245,7 +251,7 @@ export class SegmentLog {
   async syncAsync(): Promise<void> {
     const segments = [...this.#dirty]
     this.#dirty.clear()
-    await Promise.all(segments.map((segment) => new Promise<void>((resolve, reject) => fs.fdatasync(segment.fd, (error) => (error ? reject(error) : resolve())))))
+    await Promise.all(segments.map((segment) => fdatasyncAsync(segment.fd)))
   }
 
   /** Deletes the segments whose entries are all at or below `index` (never the one appends go to). */
@@ -533,17 +539,17 @@ function isRecordAt(fd: number, offset: number, size: number, index: number, epo
 
 /** Creates `path` filled with `bytes` zeros, synced with its directory entry; answers its descriptor. */
 async function zeroFilled(path: string, bytes: number, dir: string): Promise<number> {
-  const fd = await new Promise<number>((resolve, reject) => fs.open(path, 'wx+', (error, fd) => (error ? reject(error) : resolve(fd))))
+  const fd = await openAsync(path, 'wx+')
   try {
     const zeros = Buffer.alloc(zeroChunkBytes)
     // A sync per chunk: the log's own syncs then never queue behind the flush of a whole segment of zeros.
     for (let at = 0; at < bytes; at += zeroChunkBytes) {
       await writeFullyAsync(fd, zeros.subarray(0, Math.min(zeroChunkBytes, bytes - at)), at)
-      await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())))
+      await fdatasyncAsync(fd)
     }
-    const dirFd = await new Promise<number>((resolve, reject) => fs.open(dir, 'r', (error, fd) => (error ? reject(error) : resolve(fd))))
+    const dirFd = await openAsync(dir, 'r')
     try {
-      await new Promise<void>((resolve, reject) => fs.fsync(dirFd, (error) => (error ? reject(error) : resolve())))
+      await fsyncAsync(dirFd)
     } finally {
       fs.close(dirFd, () => undefined)
     }
@@ -580,19 +586,5 @@ function writeFully(fd: number, bytes: Buffer, position: number): void {
 
 async function writeFullyAsync(fd: number, bytes: Buffer, position: number): Promise<void> {
   let done = 0
-  while (done < bytes.length) {
-    done += await new Promise<number>((resolve, reject) =>
-      fs.write(fd, bytes, done, bytes.length - done, position + done, (error, written) => (error ? reject(error) : resolve(written))),
-    )
-  }
-}
-
-function writeU64(buffer: Buffer, value: number, offset: number): void {
-  buffer.writeUInt32BE(Math.floor(value / twoTo32), offset)
-  buffer.writeUInt32BE(value % twoTo32, offset + 4)
-}
-
-function readU64(buffer: Uint8Array, offset: number): number {
-  const view = Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength)
-  return view.readUInt32BE(offset) * twoTo32 + view.readUInt32BE(offset + 4)
+  while (done < bytes.length) done += (await writeAsync(fd, bytes, done, bytes.length - done, position + done)).bytesWritten
 }

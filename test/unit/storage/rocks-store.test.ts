@@ -28,6 +28,7 @@ import {
   encodeSnapshotChunk,
 } from '../../../src/storage/rocks-codec.ts'
 import { entryText } from './fixtures/append-until-killed.ts'
+import { recordOffsets } from './fixtures/segment-records.ts'
 import { describeLogStoreContract, observe, records, snapshotAt } from './log-store-contract.ts'
 
 const dirs: string[] = []
@@ -87,14 +88,6 @@ async function flipByte(dir: string, key: Buffer, offset: number): Promise<void>
 function segmentFiles(dir: string): string[] {
   const logDir = path.join(dir, segmentDirName)
   return fs.readdirSync(logDir).filter((name) => name.endsWith('.seg')).sort().map((name) => path.join(logDir, name))
-}
-
-/** Offsets of the records in a segment file, up to the first that is not one (a zero length header). */
-function recordOffsets(file: string): number[] {
-  const bytes = fs.readFileSync(file)
-  const offsets: number[] = []
-  for (let at = 0; at + 28 <= bytes.length && bytes.readUInt32BE(at) !== 0; at += 28 + bytes.readUInt32BE(at + 4)) offsets.push(at)
-  return offsets
 }
 
 function flipFileByte(file: string, offset: number): void {

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { isHerdError } from '../../../src/errors.ts'
 import type { LogRecord } from '../../../src/storage/index.ts'
 import { SegmentLog, type SegmentLogFloor } from '../../../src/storage/segment-log.ts'
+import { recordOffsets } from './fixtures/segment-records.ts'
 
 const dirs: string[] = []
 afterAll(() => {
@@ -54,14 +55,6 @@ function names(lo: number, hi: number, term: number): string[] {
 
 function segmentFiles(dir: string): string[] {
   return fs.readdirSync(dir).filter((name) => name.endsWith('.seg')).sort()
-}
-
-/** The byte offset of each record in a segment file, up to the first zero header. */
-function recordOffsets(file: string): number[] {
-  const bytes = fs.readFileSync(file)
-  const offsets: number[] = []
-  for (let at = 0; at + 28 <= bytes.length && bytes.readUInt32BE(at) !== 0; at += 28 + bytes.readUInt32BE(at + 4)) offsets.push(at)
-  return offsets
 }
 
 function overwrite(file: string, offset: number, bytes: Uint8Array): void {
