@@ -7,10 +7,11 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
 import { createServer, type Server } from 'node:net'
-import { makeTempDir, nodeBinary, repoRoot } from '../support/node-process.ts'
+import { makeTempDir, nodeBinary, removeTempDir, repoRoot } from '../support/node-process.ts'
 
 it('starts a 3-replica cluster on the given ports and stops it cleanly on Ctrl-C', async () => {
-  const dataDir = join(makeTempDir('herd-cli-'), 'cluster')
+  const root = makeTempDir('herd-cli-')
+  const dataDir = join(root, 'cluster')
   // Six consecutive free ports: 3 client ports, then 3 peer ports.
   const clientPort = await consecutiveFreePorts(6)
   const peerPort = clientPort + 3
@@ -46,6 +47,7 @@ it('starts a 3-replica cluster on the given ports and stops it cleanly on Ctrl-C
     child.kill('SIGINT')
   }
   expect(await exited).toBe(0)
+  removeTempDir(root)
   expect(output).toContain('cluster: stopping')
   expect(output.match(/\] .*herd: stopped/g)?.length).toBe(3)
 }, 60_000)

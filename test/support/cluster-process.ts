@@ -21,6 +21,8 @@ export interface ClusterOptions {
   readonly env?: Readonly<Record<string, string>>
   /** Environment of one replica, over `env` (e.g. a clock fault on one node). */
   readonly replicaEnv?: Readonly<Record<number, Readonly<Record<string, string>>>>
+  /** Runs on each replica's data directory before its first start (a test mounting a small disk there). */
+  readonly prepareDataDir?: (dir: string, id: number) => void
 }
 
 export interface ClusterStatusBody {
@@ -100,6 +102,7 @@ export class TestCluster {
     }
     const cluster = new TestCluster(options, clientPorts, peerPorts, links)
     try {
+      for (const id of cluster.ids) options.prepareDataDir?.(cluster.dataDir(id), id)
       await Promise.all(cluster.ids.map((id) => cluster.startReplica(id)))
     } catch (error) {
       await cluster.stop()
