@@ -1,7 +1,12 @@
-// A k6 load test for a herd node (https://grafana.com/docs/k6/).
+// A k6 load test for a herd node or cluster (https://grafana.com/docs/k6/).
 //
 //   k6 run -e HERD_URL=http://127.0.0.1:8181 deploy/k6/herd.js
 //   k6 run -e HERD_URL=http://10.0.0.5:8181 -e SCENARIOS=reads,mixed -e DURATION=2m -e VUS=64 deploy/k6/herd.js
+//   k6 run -e HERD_URL=http://10.0.0.1:8181,http://10.0.0.2:8181,http://10.0.0.3:8181 deploy/k6/herd.js
+//
+// HERD_URL may list every replica of a cluster, comma separated: virtual
+// user i talks to replica i mod n only (as a ZooKeeper client stays with its
+// server), so the load spreads evenly and each VU reads its own writes.
 //
 // Scenarios run one after another (each for DURATION with VUS virtual users,
 // closed model: every VU sends its next request when the last one is
@@ -26,7 +31,16 @@ import exec from 'k6/execution'
 import { check } from 'k6'
 import { Counter, Trend } from 'k6/metrics'
 
-const baseUrl = (__ENV.HERD_URL || 'http://127.0.0.1:8181').replace(/\/+$/, '')
+const baseUrls = (__ENV.HERD_URL || 'http://127.0.0.1:8181')
+  .split(',')
+  .map((url) => url.trim().replace(/\/+$/, ''))
+  .filter((url) => url !== '')
+if (baseUrls.length === 0) throw new Error('HERD_URL names no replica')
+/** The replica this VU talks to (the first during setup). */
+function baseUrl() {
+  const vu = exec.vu.idInTest
+  return vu > 0 ? baseUrls[(vu - 1) % baseUrls.length] : baseUrls[0]
+}
 const duration = __ENV.DURATION || '30s'
 const vus = Number(__ENV.VUS || 32)
 const watchVus = Number(__ENV.WATCH_VUS || 16)
@@ -101,20 +115,31 @@ export const options = {
 
 const json = { headers: { 'Content-Type': 'application/json' } }
 
-/** Creates the root znode and its parents, and preloads the keys that reads and mixed read. */
+/**
+ * Creates the root znode and its parents, and preloads the keys that reads
+ * and mixed read; then waits until every replica named has applied them.
+ */
 export function setup() {
+  const url = baseUrls[0]
   const root = `/k6-${Date.now()}`
+  let zxid = '0'
   for (const path of [root, `${root}/r`, `${root}/w`, `${root}/q`, `${root}/watch`]) {
-    const res = http.put(`${baseUrl}/znodes${path}`, '', { headers: { 'If-None-Match': '*' } })
-    if (res.status !== 201) throw new Error(`cannot create ${path} on ${baseUrl}: HTTP ${res.status} ${res.body}`)
+    const res = http.put(`${url}/znodes${path}`, '', { headers: { 'If-None-Match': '*' } })
+    if (res.status !== 201) throw new Error(`cannot create ${path} on ${url}: HTTP ${res.status} ${res.body}`)
   }
   for (let start = 0; start < keys; start += preloadBatch) {
     const ops = []
     for (let i = start; i < Math.min(keys, start + preloadBatch); i++) ops.push({ op: 'create', path: `${root}/r/${keyName(i)}`, data: value })
-    const res = http.post(`${baseUrl}/multi`, JSON.stringify({ ops }), json)
-    if (res.status !== 200) throw new Error(`cannot preload keys on ${baseUrl}: HTTP ${res.status} ${res.body}`)
+    const res = http.post(`${url}/multi`, JSON.stringify({ ops }), json)
+    if (res.status !== 200) throw new Error(`cannot preload keys on ${url}: HTTP ${res.status} ${res.body}`)
+    zxid = res.headers['Herd-Zxid']
   }
-  console.log(`herd k6: writing under ${root} on ${baseUrl}`)
+  // A read with minZxid waits until the replica has applied that zxid.
+  for (const other of baseUrls.slice(1)) {
+    const res = http.get(`${other}/znodes${root}/r?minZxid=${zxid}`)
+    if (res.status !== 200) throw new Error(`replica ${other} did not apply the preload (zxid ${zxid}): HTTP ${res.status} ${res.body}`)
+  }
+  console.log(`herd k6: writing under ${root} on ${baseUrls.join(', ')}`)
   return { root }
 }
 
@@ -132,12 +157,12 @@ function isWritten(res) {
 
 function read(data) {
   // The `name` tag groups every key under one URL in the metrics.
-  const res = http.get(`${baseUrl}/znodes${data.root}/r/${randomKey()}?raw`, { tags: { name: 'GET /znodes/r/{key}?raw' } })
+  const res = http.get(`${baseUrl()}/znodes${data.root}/r/${randomKey()}?raw`, { tags: { name: 'GET /znodes/r/{key}?raw' } })
   check(res, { 'read 200': (r) => r.status === 200 && r.body.length === valueBytes })
 }
 
 function write(data, folder) {
-  const res = http.put(`${baseUrl}/znodes${data.root}/${folder}/${randomKey()}`, value, { tags: { name: `PUT /znodes/${folder}/{key}` } })
+  const res = http.put(`${baseUrl()}/znodes${data.root}/${folder}/${randomKey()}`, value, { tags: { name: `PUT /znodes/${folder}/{key}` } })
   check(res, { 'write 200/201': isWritten })
 }
 
@@ -155,12 +180,12 @@ export function mixed(data) {
 }
 
 export function queue(data) {
-  const res = http.put(`${baseUrl}/znodes${data.root}/q/job-?sequential`, value, { tags: { name: 'PUT /znodes/q/job-?sequential' } })
+  const res = http.put(`${baseUrl()}/znodes${data.root}/q/job-?sequential`, value, { tags: { name: 'PUT /znodes/q/job-?sequential' } })
   check(res, { 'sequential create 201': (r) => r.status === 201 && /\/job-\d{10}$/.test(r.headers.Location || '') })
 }
 
 export async function watches(data) {
-  const url = `${baseUrl}/znodes${data.root}/watch/vu-${exec.vu.idInTest}`
+  const url = `${baseUrl()}/znodes${data.root}/watch/vu-${exec.vu.idInTest}`
   // The zxid of this write arms the watch: a change after it fires even if
   // the write below reaches the node before the watch does.
   const armed = http.put(url, 'armed', { tags: { name: 'PUT /znodes/watch/{vu}' } })
