@@ -20,7 +20,7 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { RocksLevel } from '@nxtedition/rocksdb'
-import { decodeLogStart, encodeHardState, hardStateKey, logStartKey, snapshotMetaKey, snapshotMetaKeysEnd } from './rocks-codec.ts'
+import { decodeLogStart, decodeSyncedThrough, encodeHardState, encodeSyncedThrough, hardStateKey, logStartKey, snapshotMetaKey, snapshotMetaKeysEnd, syncedThroughKey } from './rocks-codec.ts'
 import { segmentDirName } from './rocks-store.ts'
 import { SegmentLog } from './segment-log.ts'
 import { emptyHardState, type HardState, type LogRecord, type LogStore, type Snapshot, type SnapshotMeta } from './log-store.ts'
@@ -135,6 +135,11 @@ export async function rollBackPowerCut(dir: string): Promise<string | null> {
     await db.clear({ gte: snapshotMetaKey(durable.lastIndex + 1), lt: snapshotMetaKeysEnd })
     const hardState = { ...durable.hardState, commit: Math.min(durable.hardState.commit, durable.lastIndex) }
     await db.put(hardStateKey, encodeHardState(hardState), { sync: true })
+    // The mark was saved after a sync the journal had not recorded yet: it may vouch for entries just dropped.
+    const [syncedValue] = db._getManySync([syncedThroughKey])
+    if (syncedValue && decodeSyncedThrough(syncedValue) > durable.lastIndex) {
+      await db.put(syncedThroughKey, encodeSyncedThrough(durable.lastIndex), { sync: true })
+    }
   } finally {
     await db.close()
   }

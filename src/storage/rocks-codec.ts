@@ -26,6 +26,7 @@ import { assert } from '../assert.ts'
 import { HerdError } from '../errors.ts'
 import type { HardState } from './log-store.ts'
 
+const prefixSyncedThrough = 0x64 // 'd'
 const prefixLogEpoch = 0x65 // 'e'
 const prefixLogStart = 0x66 // 'f'
 const prefixHardState = 0x68 // 'h'
@@ -39,6 +40,7 @@ const crcBytes = 4
 const entryHeaderBytes = crcBytes + 8
 const snapshotMetaHeaderBytes = crcBytes + 8 + 4
 
+export const syncedThroughKey: Buffer = Buffer.from([prefixSyncedThrough])
 export const logEpochKey: Buffer = Buffer.from([prefixLogEpoch])
 export const logStartKey: Buffer = Buffer.from([prefixLogStart])
 export const hardStateKey: Buffer = Buffer.from([prefixHardState])
@@ -166,6 +168,17 @@ export function encodeLogEpoch(epoch: number): Buffer {
 
 export function decodeLogEpoch(value: Uint8Array): number {
   return readU32(unseal(logEpochKey, value, 'log epoch', 4), 0)
+}
+
+/** The index through which the log's entries were synced and not cut off since (segment-log.ts, syncedThrough). */
+export function encodeSyncedThrough(index: number): Buffer {
+  const value = frame(8)
+  writeU64(value, index, crcBytes)
+  return seal(syncedThroughKey, value)
+}
+
+export function decodeSyncedThrough(value: Uint8Array): number {
+  return readU64(unseal(syncedThroughKey, value, 'synced-through mark', 8), 0)
 }
 
 export function encodeHardState(hardState: HardState): Buffer {

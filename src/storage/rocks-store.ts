@@ -29,11 +29,13 @@ import {
   decodeLogStart,
   decodeSnapshotChunk,
   decodeSnapshotMeta,
+  decodeSyncedThrough,
   encodeHardState,
   encodeLogEpoch,
   encodeLogStart,
   encodeSnapshotChunk,
   encodeSnapshotMeta,
+  encodeSyncedThrough,
   entryKey,
   entryKeysEnd,
   hardStateKey,
@@ -45,6 +47,7 @@ import {
   snapshotChunksStart,
   snapshotMetaKey,
   snapshotMetaKeysEnd,
+  syncedThroughKey,
   type LogStart,
 } from './rocks-codec.ts'
 import { EntryCache } from './entry-cache.ts'
@@ -129,6 +132,7 @@ interface Recovered {
   readonly terms: TermRuns
   readonly cache: EntryCache
   readonly log: SegmentLog
+  readonly syncedThrough: number
 }
 
 interface StoredSnapshot {
@@ -146,10 +150,12 @@ interface StoredSnapshot {
  * snapshots, chunks of a snapshot whose meta was never written).
  */
 async function recover(db: RocksLevel, dir: string, cacheBytesMax: number, segmentBytes: number): Promise<Recovered> {
-  const [logStartValue, hardStateValue, epochValue] = db._getManySync([logStartKey, hardStateKey, logEpochKey])
+  const [logStartValue, hardStateValue, epochValue, syncedValue] = db._getManySync([logStartKey, hardStateKey, logEpochKey, syncedThroughKey])
   const logStart = logStartValue ? decodeLogStart(logStartValue) : { index: 0, term: 0, minEpoch: 0 }
   const hardState = hardStateValue ? decodeHardState(hardStateValue) : emptyHardState
   const savedEpoch = epochValue ? decodeLogEpoch(epochValue) : 0
+  // Absent in stores from before it was kept: then it vouches for nothing.
+  const syncedThrough = syncedValue ? decodeSyncedThrough(syncedValue) : 0
   const snapshot = await recoverNewestSnapshot(db)
   const terms = new TermRuns(logStart.index + 1)
   const cache = new EntryCache(cacheBytesMax)
@@ -162,7 +168,7 @@ async function recover(db: RocksLevel, dir: string, cacheBytesMax: number, segme
   }
   const { log, maxEpoch } = SegmentLog.open(
     join(dir, segmentDirName),
-    { afterIndex: logStart.index, minEpoch: logStart.minEpoch },
+    { afterIndex: logStart.index, minEpoch: logStart.minEpoch, syncedThrough },
     (entry) => take(entry.index, entry.term, new Uint8Array(entry.data)),
     { segmentBytes },
   )
@@ -192,7 +198,7 @@ async function recover(db: RocksLevel, dir: string, cacheBytesMax: number, segme
     await db.clear({ gte: snapshotMetaKey(0), lt: snapshotMetaKey(newest) })
     await db.clear({ gte: snapshotChunksStart(0), lt: snapshotChunksStart(newest) })
     await db.clear({ gte: snapshotChunksStart(newest + 1), lt: snapshotChunkKeysEnd })
-    return { logStart, hardState, snapshot, terms, cache, log }
+    return { logStart, hardState, snapshot, terms, cache, log, syncedThrough }
   } catch (error) {
     await log.close()
     throw error
@@ -261,6 +267,8 @@ class RocksStore implements LogStore {
   /** Index and term of the entry just before the log, and the log's floor epoch. */
   private logStart: LogStart
   private hardStateSaved: HardState
+  /** The synced-through mark as saved: every entry up to it was synced and not cut off since (segment-log.ts). */
+  private syncedThrough: number
   private snapshot: StoredSnapshot | null
   private readonly terms: TermRuns
   private readonly cache: EntryCache
@@ -288,6 +296,7 @@ class RocksStore implements LogStore {
     this.snapshotBatchBytesMax = snapshotBatchBytesMax
     this.logStart = recovered.logStart
     this.hardStateSaved = recovered.hardState
+    this.syncedThrough = recovered.syncedThrough
     this.snapshot = recovered.snapshot
     this.terms = recovered.terms
     this.cache = recovered.cache
@@ -367,6 +376,8 @@ class RocksStore implements LogStore {
         const epoch = this.log.epoch() + 1
         const batch = this.db.batch()
         batch.put(logEpochKey, encodeLogEpoch(epoch))
+        // The mark never vouches for entries that are cut off.
+        this.lowerSyncedThrough(batch, first.index - 1)
         this.commit(batch, true)
         this.log.useEpoch(epoch)
       }
@@ -377,7 +388,7 @@ class RocksStore implements LogStore {
         this.cache.truncateFrom(first.index)
         this.remember(entries, views)
       }
-      if (hardState !== null) this.saveHardStateAfterLog(hardState, sync)
+      if (hardState !== null) this.saveHardStateAfterLog(hardState, sync, entries.at(-1)?.index)
     })
   }
 
@@ -418,7 +429,7 @@ class RocksStore implements LogStore {
         throw new HerdError('SystemError', `storage in ${this.dir} refuses writes after a failed one`, { cause: String(this.failure) })
       }
       this.remember(entries, views)
-      if (hardState !== null) this.saveHardStateAfterLog(hardState, true)
+      if (hardState !== null) this.saveHardStateAfterLog(hardState, true, last.index)
     })()
     this.inWriter = recorded.catch(() => undefined)
     return recorded
@@ -440,13 +451,28 @@ class RocksStore implements LogStore {
    * The hard state that came with an append, written after its entries: a
    * new term or vote synced (when the append is), a commit index alone not
    * (it is an optimisation on restart, and written after the entries it
-   * covers were synced, it never points past them).
+   * covers were synced, it never points past them). After a synced append
+   * the synced-through mark rides along, up to the append's last entry
+   * (`lastIndex`): it costs no write of its own, and a mark that lags (lost
+   * with an unsynced batch, or an append without hard state) only vouches
+   * for less.
    */
-  private saveHardStateAfterLog(hardState: HardState, sync: boolean): void {
+  private saveHardStateAfterLog(hardState: HardState, sync: boolean, lastIndex: number | undefined): void {
     const batch = this.db.batch()
     batch.put(hardStateKey, encodeHardState(hardState))
+    if (sync && lastIndex !== undefined && lastIndex > this.syncedThrough) {
+      batch.put(syncedThroughKey, encodeSyncedThrough(lastIndex))
+    }
     this.commit(batch, sync && this.changesVote(hardState))
     this.hardStateSaved = Object.freeze({ ...hardState })
+    if (sync && lastIndex !== undefined && lastIndex > this.syncedThrough) this.syncedThrough = lastIndex
+  }
+
+  /** Puts a lower synced-through mark in `batch` (a cut of the log at index + 1, a log discarded for a snapshot). */
+  private lowerSyncedThrough(batch: RocksBatch, index: number): void {
+    if (index >= this.syncedThrough) return
+    batch.put(syncedThroughKey, encodeSyncedThrough(index))
+    this.syncedThrough = index
   }
 
   private assertAppendable(entries: readonly LogRecord[]): void {
@@ -501,6 +527,7 @@ class RocksStore implements LogStore {
       if (!keepsLog) {
         batch.put(logStartKey, encodeLogStart(logStart))
         batch.put(logEpochKey, encodeLogEpoch(epoch))
+        this.lowerSyncedThrough(batch, meta.index)
       }
       this.commit(batch, true)
 

@@ -29,6 +29,11 @@
 // a snapshot the log does not hold starts a new segment and a floor epoch
 // (kept with the log start): everything before it is skipped.
 //
+// A torn record can only be at the tail, among entries whose sync never
+// completed. The caller names an index through which entries were synced
+// (the saved commit index); a log that ends before it was damaged, and open
+// refuses it rather than cut it short.
+//
 // Records with an index at or below the log start (compacted, not yet
 // deleted with their segment) are skipped on open. A segment is deleted once
 // every entry it holds is compacted, or when open finds it is not part of the
@@ -88,6 +93,15 @@ export interface SegmentLogFloor {
   readonly afterIndex: number
   /** Records of an older epoch are not part of the log (a snapshot install discarded them). */
   readonly minEpoch: number
+  /**
+   * An index every entry up to which was synced here before (the saved
+   * commit index: it is written only after the entries it covers were
+   * synced). A log that ends before it has lost synced entries: damage (a
+   * record's length or header flipped, a segment gone), not a torn tail, so
+   * open refuses instead of cutting the log there and deleting the segments
+   * after it. 0 (the default) vouches for nothing.
+   */
+  readonly syncedThrough?: number
 }
 
 export interface ScannedEntry {
@@ -170,6 +184,13 @@ export class SegmentLog {
       segments.push(segment)
       expected = scan.expected
       epoch = scan.epoch
+    }
+    const syncedThrough = floor.syncedThrough ?? 0
+    if (expected - 1 < syncedThrough) {
+      // Nothing is deleted: the damage and what follows it stay for whoever repairs the replica.
+      for (const segment of [...segments, ...unused]) fs.closeSync(segment.fd)
+      const where = segments.at(-1)?.path ?? dir
+      throw corrupt(`log in ${dir}`, `it ends at entry ${expected - 1} (in ${where}), but entries through ${syncedThrough} were synced here: the record after it is damaged or missing`)
     }
     for (const segment of unused) {
       fs.closeSync(segment.fd)

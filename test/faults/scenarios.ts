@@ -3,11 +3,13 @@
 // while the clients work, keeps `live` to the replicas that are running
 // (clients only talk to those), and reports how long each election it caused
 // took. The runner heals every link and restarts every replica afterwards.
-import { writeFileSync } from 'node:fs'
+import { closeSync, fsyncSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { RocksLevel } from '@nxtedition/rocksdb'
 import { powerCutFile } from '../../src/storage/index.ts'
-import { entryKey, entryKeysEnd } from '../../src/storage/rocks-codec.ts'
+import { decodeLogStart, decodeSyncedThrough, logStartKey, syncedThroughKey } from '../../src/storage/rocks-codec.ts'
+import { segmentDirName } from '../../src/storage/rocks-store.ts'
+import { liveRecords } from '../support/segment-records.ts'
 import type { Prng } from '../support/raft-sim-prng.ts'
 import type { TestCluster } from '../support/cluster-process.ts'
 import type { Observer } from './lib/observer.ts'
@@ -107,36 +109,48 @@ async function powerCut(context: NemesisContext, ids: readonly number[]): Promis
 const crashFailpoints = 'before-sync=crash:0.0002,after-sync=crash:0.0002,before-apply=crash:0.0002,after-snapshot-write=crash:0.2,expiry-apply=crash:0.5'
 
 /**
- * Flips one byte of one log entry stored in a stopped replica's RocksDB
- * directory (a bit rot or a torn write the disk did not report); answers how
- * to put it back.
+ * Flips one byte (in the header or the data) of one log entry a stopped
+ * replica holds in its segment files and vouches for as synced (bit rot, or
+ * a write the disk garbled without saying); answers how to put it back. An
+ * entry past the synced-through mark may be a torn tail, which open ends the
+ * log at by design, so the damage is done below it.
  */
-async function corruptLogEntry(dir: string, random: Prng): Promise<{ readonly index: number; restore(): Promise<void> }> {
+async function corruptLogEntry(dir: string, random: Prng): Promise<{ readonly index: number; restore(): void }> {
   const db = new RocksLevel(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
   await db.open()
+  let syncedThrough = 0
+  let logStart = 0
   try {
-    const keys: Buffer[] = []
-    const iterator = db.iterator({ gte: entryKey(0), lt: entryKeysEnd, values: false })
-    for (let step = await iterator.nextv(1000); step.length > 0; step = await iterator.nextv(1000)) for (const [key] of step) keys.push(key)
-    await iterator.close()
-    if (keys.length === 0) throw new Error(`no log entries in ${dir} to corrupt`)
-    const key = random.pick(keys)
-    const original = await db.get(key)
-    const corrupted = Buffer.from(original)
-    const at = random.int(corrupted.length)
-    corrupted[at] = (corrupted[at] as number) ^ (1 + random.int(255))
-    await db.put(key, corrupted, { sync: true })
-    return {
-      index: Number(key.readBigUInt64BE(1)),
-      async restore() {
-        const again = new RocksLevel(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
-        await again.open()
-        await again.put(key, original, { sync: true })
-        await again.close()
-      },
-    }
+    const [syncedValue, logStartValue] = db._getManySync([syncedThroughKey, logStartKey])
+    syncedThrough = syncedValue ? decodeSyncedThrough(syncedValue) : 0
+    logStart = logStartValue ? decodeLogStart(logStartValue).index : 0
   } finally {
     await db.close()
+  }
+  const candidates = liveRecords(join(dir, segmentDirName)).filter((record) => record.index > logStart && record.index <= syncedThrough)
+  if (candidates.length === 0) throw new Error(`no synced log entries in ${dir} to corrupt (synced through ${syncedThrough}, log start ${logStart})`)
+  const record = random.pick(candidates)
+  const at = record.offset + random.int(record.bytes)
+  const fd = openSync(record.file, 'r+')
+  const original = Buffer.alloc(1)
+  try {
+    readSync(fd, original, 0, 1, at)
+    writeSync(fd, Buffer.from([(original[0] as number) ^ (1 + random.int(255))]), 0, 1, at)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  return {
+    index: record.index,
+    restore() {
+      const again = openSync(record.file, 'r+')
+      try {
+        writeSync(again, original, 0, 1, at)
+        fsyncSync(again)
+      } finally {
+        closeSync(again)
+      }
+    },
   }
 }
 
@@ -596,7 +610,7 @@ export const scenarios: Record<string, Scenario> = {
           if (String(error).includes('DataInconsistency')) refusals++
           else result.failures.push(`replica ${victim}, its entry ${corruption.index} corrupted, failed to start without saying why: ${String(error).slice(0, 300)}`)
         }
-        await corruption.restore()
+        corruption.restore()
         return async () => {
           await cluster.startReplica(victim)
           live.add(victim)

@@ -34,12 +34,6 @@ export function unmountTmpfs(dir: string): void {
   execFileSync('umount', ['-l', dir], { stdio: 'pipe' })
 }
 
-/** Bytes still free on the filesystem holding `dir`. */
-export function freeBytes(dir: string): number {
-  const out = execFileSync('df', ['-B1', '--output=avail', dir], { encoding: 'utf8' })
-  return Number(out.trim().split('\n').pop())
-}
-
 /**
  * Writes a file in `dir` until the filesystem refuses with ENOSPC, in ever
  * smaller pieces down to one byte, so not a page is left. Answers its path:

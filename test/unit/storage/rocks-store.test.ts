@@ -28,7 +28,7 @@ import {
   encodeSnapshotChunk,
 } from '../../../src/storage/rocks-codec.ts'
 import { entryText } from './fixtures/append-until-killed.ts'
-import { recordOffsets } from './fixtures/segment-records.ts'
+import { recordOffsets } from '../../support/segment-records.ts'
 import { describeLogStoreContract, observe, records, snapshotAt } from './log-store-contract.ts'
 
 const dirs: string[] = []
@@ -158,6 +158,31 @@ describe('rocks store on disk', () => {
     const offsets = recordOffsets(segment!)
     flipFileByte(segment!, offsets[2]! + 30)
     await expectDataInconsistency(openIn(dir), /log entry 3 .*checksum mismatch/)
+  })
+
+  it('refuses to cut short a log whose synced entries are damaged where a torn tail would look the same, and not one whose suffix Raft cut', async () => {
+    const dir = tempDir()
+    const store = await openTracked(dir)
+    await store.append(records(1, 8, 1), { term: 1, vote: 1, commit: 4 }, true)
+    await store.append(records(9, 10, 1), null, false)
+    await closeTracked(store)
+    const [segment] = segmentFiles(dir)
+    const offsets = recordOffsets(segment!)
+    // Entry 6's length damaged: its record no longer checks out and entry 7
+    // is not where it says, as after a torn write. But the append that wrote
+    // 6 was synced with a hard state, so the store vouches for it (the
+    // unsynced 9 and 10 it does not).
+    flipFileByte(segment!, offsets[5]! + 5)
+    await expectDataInconsistency(openIn(dir), /ends at entry 5 .*entries through 8 were synced/)
+    flipFileByte(segment!, offsets[5]! + 5)
+
+    // A cut of a conflicting suffix lowers what it vouches for: the new, shorter log opens.
+    const again = await openTracked(dir)
+    await again.append(records(6, 6, 2), { term: 2, vote: 1, commit: 4 }, true)
+    await closeTracked(again)
+    const reopened = await openTracked(dir)
+    expect(reopened.lastIndex()).toBe(6)
+    await closeTracked(reopened)
   })
 
   it('reports a flipped byte in the hard state or the snapshot meta on open', async () => {

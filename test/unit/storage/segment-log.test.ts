@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { isHerdError } from '../../../src/errors.ts'
 import type { LogRecord } from '../../../src/storage/index.ts'
 import { SegmentLog, type SegmentLogFloor } from '../../../src/storage/segment-log.ts'
-import { recordOffsets } from './fixtures/segment-records.ts'
+import { recordOffsets } from '../../support/segment-records.ts'
 
 const dirs: string[] = []
 afterAll(() => {
@@ -114,6 +114,61 @@ describe('segment log', () => {
     }
     expect(isHerdError(error) && error.code).toBe('DataInconsistency')
     expect((error as Error).message).toMatch(/log entry 4 .*checksum mismatch/)
+  })
+
+  it('refuses a log that ends before the entries vouched synced (a damaged length, a segment gone), and deletes nothing', async () => {
+    const dir = tempDir()
+    const first = open(dir, noFloor, 4096)
+    first.log.write(entries(1, 200, 1))
+    first.log.sync()
+    await first.log.close()
+    const files = segmentFiles(dir)
+    expect(files.length).toBeGreaterThan(3)
+    const refusal = (floor: SegmentLogFloor): unknown => {
+      try {
+        open(dir, floor, 4096)
+      } catch (caught) {
+        return caught
+      }
+      return null
+    }
+
+    // A flipped bit in a record's length: its checksum no longer covers the
+    // right bytes and the next record is not where the length says, which is
+    // what a torn tail looks like too.
+    const second = path.join(dir, files[1]!)
+    const offsets = recordOffsets(second)
+    const lengthAt = offsets[5]! + 4
+    const original = fs.readFileSync(second).subarray(lengthAt, lengthAt + 4)
+    overwrite(second, lengthAt, Uint8Array.from([original[0]! ^ 0x40, original[1]!, original[2]!, original[3]!]))
+    const damaged = Number(fs.readFileSync(second).subarray(offsets[5]! + 12, offsets[5]! + 20).readBigUInt64BE())
+    const error = refusal({ ...noFloor, syncedThrough: 150 })
+    expect(isHerdError(error) && error.code).toBe('DataInconsistency')
+    expect((error as Error).message).toContain(`ends at entry ${damaged - 1}`)
+    expect(segmentFiles(dir)).toEqual(files)
+
+    // Vouched only up to before the damage: a torn tail, as before.
+    const torn = open(dir, { ...noFloor, syncedThrough: damaged - 1 }, 4096)
+    expect(torn.log.lastIndex()).toBe(damaged - 1)
+    await torn.log.close()
+  })
+
+  it('refuses a log whose middle segment is gone when later entries were vouched synced', async () => {
+    const dir = tempDir()
+    const first = open(dir, noFloor, 4096)
+    first.log.write(entries(1, 200, 1))
+    first.log.sync()
+    await first.log.close()
+    const files = segmentFiles(dir)
+    fs.rmSync(path.join(dir, files[1]!))
+    let error: unknown
+    try {
+      open(dir, { ...noFloor, syncedThrough: 200 }, 4096)
+    } catch (caught) {
+      error = caught
+    }
+    expect(isHerdError(error) && error.code).toBe('DataInconsistency')
+    expect(segmentFiles(dir)).toEqual([files[0], ...files.slice(2)])
   })
 
   it('never brings back a suffix that was cut off, even where the new records end exactly where old ones began', async () => {
