@@ -16,14 +16,16 @@
 // Invariants
 //
 // - Key layout (rocks-codec.ts): one prefix byte per kind of record, numbers
-//   big-endian. 'e' log epoch, 'f' log start (index and term of the entry
+//   big-endian. 'd' synced-through mark (every entry up to it was synced and
+//   not cut off since: a log that ends before it is damaged, not torn),
+//   'e' log epoch, 'f' log start (index and term of the entry
 //   just before the log, and the segment log's floor epoch), 'h' hard state,
 //   's'+u64+u32 snapshot chunks, 'S'+u64 snapshot meta ('l'+u64 entries only
 //   in stores from before the segment log, moved into it on open). Every
 //   value and every segment record carries a crc32; a mismatch is a
 //   DataInconsistency error, on open (the whole log and the newest snapshot
 //   meta are checked) or on read, except a torn record at the log's tail,
-//   which ends the log there.
+//   past the synced-through mark, which ends the log there.
 // - Order of an append: entries written to their segment, fdatasynced (when
 //   sync), then the hard state to RocksDB, synced only if its term or vote
 //   changed (a commit index alone is an optimisation on restart, and written
