@@ -57,6 +57,24 @@ function segmentFiles(dir: string): string[] {
   return fs.readdirSync(dir).filter((name) => name.endsWith('.seg')).sort()
 }
 
+/** What opening the log in `dir` throws, or null when it opens (and is closed again). */
+async function openError(dir: string, floor: SegmentLogFloor = noFloor, segmentBytes?: number): Promise<unknown> {
+  try {
+    await open(dir, floor, segmentBytes).log.close()
+    return null
+  } catch (caught) {
+    return caught
+  }
+}
+
+/** Writes entries 1-200 of term 1 across several 4 KiB segments, synced; answers the log, still open. */
+function manySegments(dir: string): SegmentLog {
+  const { log } = open(dir, noFloor, 4096)
+  log.write(entries(1, 200, 1))
+  log.sync()
+  return log
+}
+
 function overwrite(file: string, offset: number, bytes: Uint8Array): void {
   const fd = fs.openSync(file, 'r+')
   fs.writeSync(fd, bytes, 0, bytes.length, offset)
@@ -106,32 +124,16 @@ describe('segment log', () => {
     const [file] = segmentFiles(dir)
     const offsets = recordOffsets(path.join(dir, file!))
     overwrite(path.join(dir, file!), offsets[3]! + 40, new TextEncoder().encode('#'))
-    let error: unknown
-    try {
-      open(dir)
-    } catch (caught) {
-      error = caught
-    }
+    const error = await openError(dir)
     expect(isHerdError(error) && error.code).toBe('DataInconsistency')
     expect((error as Error).message).toMatch(/log entry 4 .*checksum mismatch/)
   })
 
   it('refuses a log that ends before the entries vouched synced (a damaged length, a segment gone), and deletes nothing', async () => {
     const dir = tempDir()
-    const first = open(dir, noFloor, 4096)
-    first.log.write(entries(1, 200, 1))
-    first.log.sync()
-    await first.log.close()
+    await manySegments(dir).close()
     const files = segmentFiles(dir)
     expect(files.length).toBeGreaterThan(3)
-    const refusal = (floor: SegmentLogFloor): unknown => {
-      try {
-        open(dir, floor, 4096)
-      } catch (caught) {
-        return caught
-      }
-      return null
-    }
 
     // A flipped bit in a record's length: its checksum no longer covers the
     // right bytes and the next record is not where the length says, which is
@@ -142,7 +144,7 @@ describe('segment log', () => {
     const original = fs.readFileSync(second).subarray(lengthAt, lengthAt + 4)
     overwrite(second, lengthAt, Uint8Array.from([original[0]! ^ 0x40, original[1]!, original[2]!, original[3]!]))
     const damaged = Number(fs.readFileSync(second).subarray(offsets[5]! + 12, offsets[5]! + 20).readBigUInt64BE())
-    const error = refusal({ ...noFloor, syncedThrough: 150 })
+    const error = await openError(dir, { ...noFloor, syncedThrough: 150 }, 4096)
     expect(isHerdError(error) && error.code).toBe('DataInconsistency')
     expect((error as Error).message).toContain(`ends at entry ${damaged - 1}`)
     expect(segmentFiles(dir)).toEqual(files)
@@ -155,18 +157,10 @@ describe('segment log', () => {
 
   it('refuses a log whose middle segment is gone when later entries were vouched synced', async () => {
     const dir = tempDir()
-    const first = open(dir, noFloor, 4096)
-    first.log.write(entries(1, 200, 1))
-    first.log.sync()
-    await first.log.close()
+    await manySegments(dir).close()
     const files = segmentFiles(dir)
     fs.rmSync(path.join(dir, files[1]!))
-    let error: unknown
-    try {
-      open(dir, { ...noFloor, syncedThrough: 200 }, 4096)
-    } catch (caught) {
-      error = caught
-    }
+    const error = await openError(dir, { ...noFloor, syncedThrough: 200 }, 4096)
     expect(isHerdError(error) && error.code).toBe('DataInconsistency')
     expect(segmentFiles(dir)).toEqual([files[0], ...files.slice(2)])
   })
@@ -189,9 +183,7 @@ describe('segment log', () => {
 
   it('cuts across segments: later segments are left behind, and skipped as stale if they come back', async () => {
     const dir = tempDir()
-    const first = open(dir, noFloor, 4096)
-    first.log.write(entries(1, 200, 1))
-    first.log.sync()
+    const first = { log: manySegments(dir) }
     const before = segmentFiles(dir)
     expect(before.length).toBeGreaterThan(2)
     // Keep a copy of the last segment, to put back as if its deletion had not reached the disk.
