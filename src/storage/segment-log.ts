@@ -30,9 +30,12 @@
 // (kept with the log start): everything before it is skipped.
 //
 // A torn record can only be at the tail, among entries whose sync never
-// completed. The caller names an index through which entries were synced
-// (the saved commit index); a log that ends before it was damaged, and open
-// refuses it rather than cut it short.
+// completed, and there the pages of one write may have reached the disk in
+// any order: an intact record after a bad one proves nothing. The caller
+// names an index through which entries were synced (the store's
+// synced-through mark); a log that ends before it was damaged (a record or
+// its length, a segment gone), and open refuses it rather than cut it
+// short.
 //
 // Records with an index at or below the log start (compacted, not yet
 // deleted with their segment) are skipped on open. A segment is deleted once
@@ -169,7 +172,7 @@ export class SegmentLog {
         unused.push(segment)
         continue
       }
-      const scan = scanSegment(segment, expected, epoch, expected === floor.afterIndex + 1, each)
+      const scan = scanSegment(segment, expected, epoch, expected === floor.afterIndex + 1, floor.syncedThrough ?? 0, each)
       if (scan.isStale) {
         unused.push(segment)
         continue
@@ -485,6 +488,7 @@ function scanSegment(
   expectedAtStart: number,
   epochAtStart: number,
   mayHoldCompacted: boolean,
+  syncedThrough: number,
   each: (entry: ScannedEntry) => void,
 ): { readonly expected: number; readonly epoch: number; readonly isStale: boolean; readonly startsWithRecord: boolean } {
   let expected = expectedAtStart
@@ -515,10 +519,14 @@ function scanSegment(
     const record = bytesAt(headerBytes + length)
     if (record === null) break
     if (crc32(record.subarray(4)) !== record.readUInt32BE(0)) {
-      // A torn write ends the log; a bad record with the next one intact after it is a damaged one in the middle.
-      const next = offset + headerBytes + length
-      if (isRecordAt(segment.fd, next, size, previous === -1 ? index + 1 : previous + 2, epoch)) {
-        throw corrupt(`log entry ${previous === -1 ? index : previous + 1} in ${segment.path}`, 'checksum mismatch (the stored bytes are not the bytes written)')
+      // A torn write ends the log. At or below the synced-through mark it
+      // cannot be one, and with the next record intact after it the damage
+      // can be named. Past the mark an intact record after a bad one is no
+      // proof of damage: the pages of a write whose sync never completed
+      // may reach the disk in any order when the power goes.
+      const at = previous === -1 ? expected : previous + 1
+      if (at <= syncedThrough && isRecordAt(segment.fd, offset + headerBytes + length, size, at + 1, epoch)) {
+        throw corrupt(`log entry ${at} in ${segment.path}`, 'checksum mismatch (the stored bytes are not the bytes written)')
       }
       break
     }

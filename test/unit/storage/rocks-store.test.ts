@@ -149,10 +149,10 @@ describe('rocks store on disk', () => {
     })
   })
 
-  it('reports a flipped byte in a log entry in the middle of the log on open', async () => {
+  it('reports a flipped byte in a synced log entry in the middle of the log on open', async () => {
     const dir = tempDir()
     const store = await openTracked(dir)
-    await store.append(records(1, 5, 1), null, true)
+    await store.append(records(1, 5, 1), { term: 1, vote: 1, commit: 2 }, true)
     await closeTracked(store)
     const [segment] = segmentFiles(dir)
     const offsets = recordOffsets(segment!)

@@ -115,7 +115,7 @@ describe('segment log', () => {
     expect(open(dir).scanned).toEqual([...names(1, 11, 1), '12/2'])
   })
 
-  it('reports a damaged record that intact records follow', async () => {
+  it('reports a damaged record that intact records follow at or below the synced-through mark', async () => {
     const dir = tempDir()
     const first = open(dir)
     first.log.write(entries(1, 8, 1))
@@ -124,9 +124,27 @@ describe('segment log', () => {
     const [file] = segmentFiles(dir)
     const offsets = recordOffsets(path.join(dir, file!))
     overwrite(path.join(dir, file!), offsets[3]! + 40, new TextEncoder().encode('#'))
-    const error = await openError(dir)
+    const error = await openError(dir, { ...noFloor, syncedThrough: 6 })
     expect(isHerdError(error) && error.code).toBe('DataInconsistency')
     expect((error as Error).message).toMatch(/log entry 4 .*checksum mismatch/)
+  })
+
+  it('takes a bad record past the mark for a torn write even with intact records after it (pages reach the disk in any order)', async () => {
+    const dir = tempDir()
+    const first = open(dir)
+    first.log.write(entries(1, 4, 1))
+    first.log.sync()
+    // One write of entries 5-40 whose sync never completed: a page in the
+    // middle of it did not reach the disk, the pages after it did.
+    first.log.write(entries(5, 40, 1, 200))
+    await first.log.close()
+    const [file] = segmentFiles(dir)
+    const offsets = recordOffsets(path.join(dir, file!))
+    // The lost page ends where entry 11 begins: entry 10 is torn and 11 is intact.
+    overwrite(path.join(dir, file!), offsets[9]! + 10, new Uint8Array(offsets[10]! - offsets[9]! - 10))
+    const again = open(dir, { ...noFloor, syncedThrough: 4 })
+    expect(again.scanned).toEqual(names(1, 9, 1))
+    await again.log.close()
   })
 
   it('refuses a log that ends before the entries vouched synced (a damaged length, a segment gone), and deletes nothing', async () => {
