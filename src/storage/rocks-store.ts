@@ -377,8 +377,9 @@ class RocksStore implements LogStore {
         const batch = this.db.batch()
         batch.put(logEpochKey, encodeLogEpoch(epoch))
         // The mark never vouches for entries that are cut off.
-        this.lowerSyncedThrough(batch, first.index - 1)
+        const mark = this.lowerSyncedThrough(batch, first.index - 1)
         this.commit(batch, true)
+        this.syncedThrough = mark
         this.log.useEpoch(epoch)
       }
       const views = this.writeLog(() => this.log.write(entries))
@@ -468,11 +469,15 @@ class RocksStore implements LogStore {
     if (sync && lastIndex !== undefined && lastIndex > this.syncedThrough) this.syncedThrough = lastIndex
   }
 
-  /** Puts a lower synced-through mark in `batch` (a cut of the log at index + 1, a log discarded for a snapshot). */
-  private lowerSyncedThrough(batch: RocksBatch, index: number): void {
-    if (index >= this.syncedThrough) return
+  /**
+   * Puts a synced-through mark no higher than `index` in `batch` (a cut of
+   * the log at index + 1, a log discarded for a snapshot) and answers it,
+   * for the caller to take once the batch is written.
+   */
+  private lowerSyncedThrough(batch: RocksBatch, index: number): number {
+    if (index >= this.syncedThrough) return this.syncedThrough
     batch.put(syncedThroughKey, encodeSyncedThrough(index))
-    this.syncedThrough = index
+    return index
   }
 
   private assertAppendable(entries: readonly LogRecord[]): void {
@@ -524,12 +529,14 @@ class RocksStore implements LogStore {
       // Without the log, the whole log goes with it: a floor epoch, in the same batch, makes every record written so far not part of it.
       const epoch = this.log.epoch() + 1
       const logStart = { index: meta.index, term: meta.term, minEpoch: epoch }
+      let mark = this.syncedThrough
       if (!keepsLog) {
         batch.put(logStartKey, encodeLogStart(logStart))
         batch.put(logEpochKey, encodeLogEpoch(epoch))
-        this.lowerSyncedThrough(batch, meta.index)
+        mark = this.lowerSyncedThrough(batch, meta.index)
       }
       this.commit(batch, true)
+      this.syncedThrough = mark
 
       this.snapshot = { meta: Object.freeze({ index: meta.index, term: meta.term, extra }), chunkCount: chunks.length }
       if (!keepsLog) {
