@@ -96,7 +96,8 @@ it.skipIf(!mountable)('a single node whose disk fills stops acknowledging, and a
   console.log(`single node: stopped on its full disk (exit ${code}) after ${ackedAtStop} acknowledged writes`)
 
   // While the disk stays full it does not come back: opening the store needs room.
-  await expect(startNode({ dataDir })).rejects.toThrow(/no space left/i)
+  const whileFull = startNode({ dataDir }).then((up) => (started = up))
+  await expect(whileFull).rejects.toThrow(/no space left/i)
 
   unfill(filler)
   node = await startNode({ dataDir })
