@@ -461,12 +461,11 @@ class RocksStore implements LogStore {
   private saveHardStateAfterLog(hardState: HardState, sync: boolean, lastIndex: number | undefined): void {
     const batch = this.db.batch()
     batch.put(hardStateKey, encodeHardState(hardState))
-    if (sync && lastIndex !== undefined && lastIndex > this.syncedThrough) {
-      batch.put(syncedThroughKey, encodeSyncedThrough(lastIndex))
-    }
+    const mark = sync && lastIndex !== undefined && lastIndex > this.syncedThrough ? lastIndex : this.syncedThrough
+    if (mark !== this.syncedThrough) batch.put(syncedThroughKey, encodeSyncedThrough(mark))
     this.commit(batch, sync && this.changesVote(hardState))
     this.hardStateSaved = Object.freeze({ ...hardState })
-    if (sync && lastIndex !== undefined && lastIndex > this.syncedThrough) this.syncedThrough = lastIndex
+    this.syncedThrough = mark
   }
 
   /**

@@ -97,9 +97,8 @@ export interface SegmentLogFloor {
   /** Records of an older epoch are not part of the log (a snapshot install discarded them). */
   readonly minEpoch: number
   /**
-   * An index every entry up to which was synced here before (the saved
-   * commit index: it is written only after the entries it covers were
-   * synced). A log that ends before it has lost synced entries: damage (a
+   * An index every entry up to which was synced here and not cut off since
+   * (the store's synced-through mark). A log that ends before it has lost synced entries: damage (a
    * record's length or header flipped, a segment gone), not a torn tail, so
    * open refuses instead of cutting the log there and deleting the segments
    * after it. 0 (the default) vouches for nothing.
@@ -164,6 +163,7 @@ export class SegmentLog {
     const unused: Segment[] = []
     let expected = floor.afterIndex + 1
     let epoch = floor.minEpoch
+    const syncedThrough = floor.syncedThrough ?? 0
     let isEnded = false
     for (const id of ids) {
       const path = join(dir, segmentFile(id))
@@ -172,7 +172,7 @@ export class SegmentLog {
         unused.push(segment)
         continue
       }
-      const scan = scanSegment(segment, expected, epoch, expected === floor.afterIndex + 1, floor.syncedThrough ?? 0, each)
+      const scan = scanSegment(segment, expected, epoch, expected === floor.afterIndex + 1, syncedThrough, each)
       if (scan.isStale) {
         unused.push(segment)
         continue
@@ -188,7 +188,6 @@ export class SegmentLog {
       expected = scan.expected
       epoch = scan.epoch
     }
-    const syncedThrough = floor.syncedThrough ?? 0
     if (expected - 1 < syncedThrough) {
       // Nothing is deleted: the damage and what follows it stay for whoever repairs the replica.
       for (const segment of [...segments, ...unused]) fs.closeSync(segment.fd)

@@ -3,13 +3,13 @@
 // while the clients work, keeps `live` to the replicas that are running
 // (clients only talk to those), and reports how long each election it caused
 // took. The runner heals every link and restarts every replica afterwards.
-import { closeSync, fsyncSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { RocksLevel } from '@nxtedition/rocksdb'
 import { powerCutFile } from '../../src/storage/index.ts'
 import { decodeLogStart, decodeSyncedThrough, logStartKey, syncedThroughKey } from '../../src/storage/rocks-codec.ts'
 import { segmentDirName } from '../../src/storage/rocks-store.ts'
-import { liveRecords } from '../support/segment-records.ts'
+import { liveRecords, overwrite } from '../support/segment-records.ts'
 import type { Prng } from '../support/raft-sim-prng.ts'
 import type { TestCluster } from '../support/cluster-process.ts'
 import type { Observer } from './lib/observer.ts'
@@ -131,27 +131,9 @@ async function corruptLogEntry(dir: string, random: Prng): Promise<{ readonly in
   if (candidates.length === 0) throw new Error(`no synced log entries in ${dir} to corrupt (synced through ${syncedThrough}, log start ${logStart})`)
   const record = random.pick(candidates)
   const at = record.offset + random.int(record.bytes)
-  const fd = openSync(record.file, 'r+')
-  const original = Buffer.alloc(1)
-  try {
-    readSync(fd, original, 0, 1, at)
-    writeSync(fd, Buffer.from([(original[0] as number) ^ (1 + random.int(255))]), 0, 1, at)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  return {
-    index: record.index,
-    restore() {
-      const again = openSync(record.file, 'r+')
-      try {
-        writeSync(again, original, 0, 1, at)
-        fsyncSync(again)
-      } finally {
-        closeSync(again)
-      }
-    },
-  }
+  const original = readFileSync(record.file).subarray(at, at + 1)
+  overwrite(record.file, at, Uint8Array.from([(original[0] as number) ^ (1 + random.int(255))]))
+  return { index: record.index, restore: () => overwrite(record.file, at, original) }
 }
 
 /** Waits until replica `id` has applied what `leader` had applied, or the time is up. */

@@ -17,6 +17,7 @@
 // and are skipped (CI runs them: it is root on these machines).
 import { afterAll, expect, it } from 'vitest'
 import { TestCluster, missingOn, writer, type Acked } from '../support/cluster-process.ts'
+import { sleep } from '../support/http.ts'
 import { makeTempDir, removeTempDir, startNode, type NodeProcess } from '../support/node-process.ts'
 import { canMountTmpfs, fillUp, mountTmpfs, releaseTmpfs, unfill } from '../support/tmpfs.ts'
 
@@ -32,10 +33,6 @@ const cleanups: Array<() => Promise<void>> = []
 afterAll(async () => {
   for (const cleanup of cleanups) await cleanup()
 })
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
 
 /** Sets large data on a few znodes under `prefix` until told to stop, through whichever of `targets()` answers. */
 async function ballast(prefix: string, targets: () => readonly string[], isDone: () => boolean): Promise<void> {

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { isHerdError } from '../../../src/errors.ts'
 import type { LogRecord } from '../../../src/storage/index.ts'
 import { SegmentLog, type SegmentLogFloor } from '../../../src/storage/segment-log.ts'
-import { recordOffsets } from '../../support/segment-records.ts'
+import { overwrite, recordOffsets } from '../../support/segment-records.ts'
 
 const dirs: string[] = []
 afterAll(() => {
@@ -73,12 +73,6 @@ function manySegments(dir: string): SegmentLog {
   log.write(entries(1, 200, 1))
   log.sync()
   return log
-}
-
-function overwrite(file: string, offset: number, bytes: Uint8Array): void {
-  const fd = fs.openSync(file, 'r+')
-  fs.writeSync(fd, bytes, 0, bytes.length, offset)
-  fs.closeSync(fd)
 }
 
 describe('segment log', () => {
