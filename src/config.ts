@@ -79,6 +79,7 @@ const settings = {
   headerBytesMax: { kind: 'int', min: 1024, max: 1 * MiB, help: 'largest request header block' },
   headersCountMax: { kind: 'int', min: 8, max: 10_000, help: 'most request headers' },
   connectionsMax: { kind: 'int', min: 1, max: 1_000_000, help: 'most open client connections' },
+  clientFastPath: { kind: 'bool', help: 'serve well-formed GET, PUT and DELETE on /znodes straight off the socket, and every other request through node:http (false: all through node:http)' },
   requestsPerSocketMax: { kind: 'int', min: 0, max: 100_000_000, help: 'requests one keep-alive connection may carry (0 = no limit)' },
 
   corsOrigins: { kind: 'list', help: 'origins allowed by CORS, comma separated (empty = CORS off)' },
@@ -169,6 +170,7 @@ export const defaults: Config = Object.freeze({
   headerBytesMax: 16 * 1024,
   headersCountMax: 100,
   connectionsMax: 20_000,
+  clientFastPath: true,
   requestsPerSocketMax: 0,
 
   corsOrigins: [],

@@ -1,10 +1,12 @@
 // The HTTP layer's own request and reply, independent of the framework that
 // carries them. Handlers take an HttpRequest and give back a Reply (a status,
-// a plain header record and a body). Two adapters carry them: hono-http.ts
-// (every route, for in-process tests and the less frequent routes) and
+// a plain header record and a body). Three adapters carry them: hono-http.ts
+// (every route, for in-process tests and the less frequent routes),
 // node-http.ts (the /znodes routes straight from node:http on the client
 // port, because the Fetch API objects Hono's Node adapter builds cost about
-// a third of a read's CPU, measured; see server.ts).
+// a third of a read's CPU, measured; see server.ts) and fast-http.ts (well-
+// formed /znodes requests read off the socket, without node:http, whose own
+// cost per request was larger still).
 import type { IncomingMessage } from 'node:http'
 
 export interface Target {

@@ -1,9 +1,10 @@
 // api/ — the client port: HTTP/JSON and Server-Sent Events.
 //
 // Handlers speak a small request/reply interface of their own (http.ts);
-// Hono carries every route (app.ts), and node:http carries the /znodes
-// routes directly on the client port, where Hono's Node adapter would cost a
-// third of a read's CPU (measured; see app.ts).
+// Hono carries every route (app.ts); on the client port well-formed /znodes
+// requests are read off the socket (fast-http.ts), since Hono's Node adapter
+// would cost a third of a read's CPU and node:http more again (measured; see
+// app.ts and fast-http.ts), and node:http takes every other connection.
 //
 // It validates everything that does not depend on tree state before
 // proposing (paths decoded once and never normalised, strict query flags,

@@ -2,7 +2,9 @@
 // limit from config.ts applied, and errors that happen before any route
 // (malformed HTTP, header overflow, slowloris timeouts, a target or Host
 // that no URL can be built from, CONNECT, a body coding herd does not
-// decode) answered as problem+json too.
+// decode) answered as problem+json too. Each connection first goes to the
+// /znodes fast path (fast-http.ts), which hands it to Node's server at the
+// first request it does not serve itself.
 //
 // Pipelined requests take turns (inTurn): a read never overtakes an
 // earlier write on its connection. A malformed request can follow
@@ -20,6 +22,7 @@ import { HerdError, type ErrorCode } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { problemBody, problemHeaders, rawProblemResponse, statusOf } from './problem.ts'
 import type { Api } from './app.ts'
+import { FastHttp } from './fast-http.ts'
 
 export interface ClientServer {
   readonly server: Server
@@ -71,6 +74,33 @@ export async function startClientServer(api: Api, config: Config, log: Logger, a
   server.maxHeadersCount = config.headersCountMax
   server.maxRequestsPerSocket = config.requestsPerSocketMax
   server.maxConnections = config.connectionsMax
+
+  // The /znodes fast path takes each new connection first, and hands it to
+  // Node's own connection listener at the first request it does not serve
+  // (fast-http.ts). A per-connection request limit is Node's to count.
+  let fast: FastHttp | null = null
+  if (config.clientFastPath && config.requestsPerSocketMax === 0) {
+    const nodeListeners = server.listeners('connection') as Array<(socket: Socket) => void>
+    const nodeConnection = nodeListeners[0]
+    if (nodeListeners.length !== 1 || nodeConnection === undefined) throw new Error("node:http's server no longer has one connection listener of its own")
+    server.removeListener('connection', nodeConnection)
+    const fastHttp = new FastHttp({
+      headerBytesMax: config.headerBytesMax,
+      headersCountMax: config.headersCountMax,
+      requestBytesMax: config.requestBytesMax,
+      headersTimeoutMs: config.headersTimeoutMs,
+      requestTimeoutMs: Math.max(config.requestTimeoutMs, config.headersTimeoutMs + 1),
+      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+      isCorsOn: config.corsOrigins.length > 0,
+      appliedZxid,
+      isValidHost,
+      serve: api.serveZnodes,
+      handOver: (socket) => nodeConnection.call(server, socket),
+      onBug: (error) => log.error(`client connection dropped: ${(error as Error)?.stack ?? String(error)}`),
+    })
+    server.on('connection', (socket: Socket) => fastHttp.accept(socket))
+    fast = fastHttp
+  }
 
   const failed = new WeakSet<Socket>()
 
@@ -138,6 +168,7 @@ export async function startClientServer(api: Api, config: Config, log: Logger, a
     async close(graceMs) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
+      fast?.closeIdle()
       const timer = setTimeout(() => {
         for (const socket of sockets) socket.destroy()
       }, graceMs)

@@ -1,0 +1,124 @@
+// The client port's /znodes fast path (src/api/fast-http.ts) against a real
+// node: what it serves, that it hands a connection to node:http at the first
+// request it does not serve with every byte and every owed answer in order,
+// watch streams in chunked framing, Connection: close, bodies that arrive in
+// pieces, and --client-fast-path false. Which server wrote an answer shows in
+// its header names: the fast path writes them in lower case, node:http as
+// `Keep-Alive`.
+import { randomBytes } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { sleep } from '../support/http.ts'
+import { RawConnection, requestBytes, type RawResponse } from '../support/raw-http.ts'
+import { startNode, stopAll, type NodeProcess } from '../support/node-process.ts'
+
+let fast: NodeProcess
+let plain: NodeProcess
+beforeAll(async () => {
+  ;[fast, plain] = await Promise.all([startNode(), startNode({ args: ['--client-fast-path', 'false'] })])
+})
+afterAll(() => stopAll([fast, plain]))
+
+/** The raw head of each response on the connection so far, in order. */
+function heads(connection: RawConnection): string[] {
+  return connection.received
+    .toString('latin1')
+    .split('HTTP/1.1 ')
+    .slice(1)
+    .map((part) => part.slice(0, part.indexOf('\r\n\r\n')))
+}
+
+async function responses(connection: RawConnection, count: number): Promise<RawResponse[]> {
+  const out: RawResponse[] = []
+  for (let i = 0; i < count; i++) {
+    const response = await connection.response(5000)
+    expect(response, `response ${i}`).not.toBeNull()
+    out.push(response as RawResponse)
+  }
+  return out
+}
+
+function summary(response: RawResponse): string {
+  const type = response.headers['content-type'] ?? ''
+  if (type.includes('json')) {
+    const value = response.json() as { code?: string; path?: string; id?: number }
+    return `${response.status} ${value.code ?? value.path ?? (value.id !== undefined ? 'session' : 'ok')}`
+  }
+  return `${response.status} ${response.text()}`
+}
+
+describe.each([
+  ['fast path on', () => fast, true],
+  ['--client-fast-path false', () => plain, false],
+])('%s', (_name, node, isFast) => {
+  it('pipelined requests across the hand-over to node:http are answered in order, each for its own request', async () => {
+    const connection = await RawConnection.open(node().port)
+    await connection.write(
+      Buffer.concat([
+        requestBytes({ method: 'PUT', target: '/znodes/h', body: 'one' }),
+        requestBytes({ target: '/znodes/h?raw' }),
+        // Neither path of the fast path's: node:http takes the connection from here.
+        requestBytes({ method: 'POST', target: '/sessions', headers: [['Content-Type', 'application/json']], body: '{"timeoutMs":5000}' }),
+        requestBytes({ method: 'PUT', target: '/znodes/h', headers: [['If-Match', '"0"']], body: 'two' }),
+        requestBytes({ target: '/znodes/h?raw' }),
+        requestBytes({ method: 'DELETE', target: '/znodes/h' }),
+        requestBytes({ target: '/znodes/h?raw' }),
+      ]),
+    )
+    const answers = (await responses(connection, 7)).map(summary)
+    expect(answers).toEqual(['201 /h', '200 one', '201 session', '200 /h', '200 two', '200 /h', '404 NoNode'])
+    const servedBy = heads(connection).map((head) => (head.includes('\r\nkeep-alive: timeout=') ? 'fast' : head.includes('\r\nKeep-Alive: timeout=') ? 'node' : '?'))
+    expect(servedBy).toEqual(isFast ? ['fast', 'fast', 'node', 'node', 'node', 'node', 'node'] : Array(7).fill('node'))
+    connection.destroy()
+  })
+
+  it('a malformed request after good ones: the good ones are answered first, then the 400, and the connection closes', async () => {
+    const connection = await RawConnection.open(node().port)
+    await connection.write(
+      Buffer.concat([
+        requestBytes({ method: 'PUT', target: '/znodes/m', body: 'x' }),
+        requestBytes({ target: '/znodes/m?raw' }),
+        Buffer.from('GET /znodes/m HTTP/1.1\r\nHost: localhost\r\nBad Header: x\r\n\r\n', 'latin1'),
+      ]),
+    )
+    expect((await responses(connection, 3)).map(summary)).toEqual(['201 /m', '200 x', '400 BadArguments'])
+    expect(await connection.closed(3000)).toBe(true)
+  })
+
+  it('a watch stream is chunked, delivers its event, and a request pipelined behind it is answered after it ends', async () => {
+    const { port, url } = node()
+    await fetch(`${url}/znodes/w`, { method: 'PUT', body: 'v0' })
+    const connection = await RawConnection.open(port)
+    await connection.write(Buffer.concat([requestBytes({ target: '/znodes/w?watch=data' }), requestBytes({ target: '/znodes/w?stat' })]))
+    await sleep(100)
+    expect(connection.received.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+    expect(connection.received.toString('latin1').toLowerCase()).toContain('transfer-encoding: chunked')
+    await fetch(`${url}/znodes/w`, { method: 'PUT', body: 'v1' })
+    const [stream, after] = await responses(connection, 2)
+    expect(stream?.headers['content-type']).toContain('text/event-stream')
+    expect(stream?.text()).toContain('event: NodeDataChanged')
+    expect(after?.status).toBe(200)
+    connection.destroy()
+  })
+
+  it('Connection: close is honoured: the answer says close and the server ends the connection', async () => {
+    const connection = await RawConnection.open(node().port)
+    await connection.write(requestBytes({ target: '/znodes', headers: [['Connection', 'close']] }))
+    const [response] = await responses(connection, 1)
+    expect(response?.status).toBe(200)
+    expect(response?.headers['connection']).toBe('close')
+    expect(await connection.closed(3000)).toBe(true)
+  })
+
+  it('binary data sent in many pieces, with pauses, is stored byte for byte', async () => {
+    const data = randomBytes(200_000)
+    const connection = await RawConnection.open(node().port)
+    const bytes = requestBytes({ method: 'PUT', target: '/znodes/bin', headers: [['Content-Type', 'application/octet-stream']], body: data })
+    await connection.trickle(bytes, 30_001, 5)
+    const [created] = await responses(connection, 1)
+    expect(created?.status).toBe(201)
+    await connection.write(requestBytes({ target: '/znodes/bin?raw' }))
+    const [read] = await responses(connection, 1)
+    expect(Buffer.compare(read?.body ?? Buffer.alloc(0), data)).toBe(0)
+    connection.destroy()
+  })
+})
