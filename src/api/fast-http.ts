@@ -73,7 +73,7 @@ export class FastHttp {
 
   /** Takes a new connection. */
   accept(socket: Socket): void {
-    if (this.#timer === null) {
+    if (this.#timer === null && !this.#isClosing) {
       const o = this.#options
       // As often as Node checks its own (connectionsCheckingInterval in server.ts).
       this.#timer = setInterval(() => this.#check(), Math.min(1000, o.headersTimeoutMs))
@@ -114,6 +114,8 @@ interface Slot {
   reply: Reply | null
   /** A stream reply whose stream has not ended yet. */
   isStreaming: boolean
+  /** Its stream, once its head went out. */
+  stream: StreamBody | null
 }
 
 class FastRequest implements HttpRequest {
@@ -176,7 +178,7 @@ class Connection {
     this.#end()
   }
   readonly #onClose = (): void => this.#closed()
-  readonly #onError = (): void => {}
+  readonly #onError = ignore
   readonly #onDrain = (): void => this.#pump()
 
   constructor(socket: Socket, options: FastOptions, registry: Set<Connection>) {
@@ -285,6 +287,7 @@ class Connection {
         isStarted: false,
         reply: null,
         isStreaming: false,
+        stream: null,
       }
       if (slot.closeAfter) this.#isLast = true
       this.#slots.push(slot)
@@ -384,16 +387,16 @@ class Connection {
   #flush(): void {
     const slots = this.#slots
     while (slots.length > 0 && !this.#isClosed) {
-      const slot = slots[0] as StreamingSlot
+      const slot = slots[0] as Slot
       if (slot.reply === null) return
       if (slot.isStreaming) {
         // A stream at the head is written by its channel; what follows waits.
-        if (slot.isOpened !== true) this.#openStream(slot)
+        if (slot.stream === null) this.#openStream(slot)
         return
       }
       slots.shift()
       this.#isPumpAgain = true
-      if (slot.isOpened !== true) this.#write(slot.reply, slot.closeAfter)
+      if (!isStreamBody(slot.reply.body)) this.#write(slot.reply, slot.closeAfter)
       if (slot.closeAfter) {
         this.#end()
         return
@@ -441,10 +444,10 @@ class Connection {
     return `${text}${framing}date: ${httpDate()}\r\n${connection}\r\n`
   }
 
-  #openStream(slot: StreamingSlot): void {
-    slot.isOpened = true
+  #openStream(slot: Slot): void {
     const reply = slot.reply as Reply
     const body = reply.body as StreamBody
+    slot.stream = body
     const head = this.#headText(reply, slot.closeAfter, 'transfer-encoding: chunked\r\n')
     if (head === null) {
       // A 500 went out in its place.
@@ -453,7 +456,6 @@ class Connection {
       this.#isPumpAgain = true
       return
     }
-    slot.stream = body
     // No write of its own: the stream's first write carries the head, as with Node.
     body.open(
       new ChunkedChannel(this.#socket, head, (isDestroyed) => {
@@ -506,13 +508,13 @@ class Connection {
     socket.off('error', this.#onError)
     socket.off('drain', this.#onDrain)
     this.#registry.delete(this)
+    // Whatever happens to the socket from here, an error (a reset) must not go unheard.
+    socket.on('error', ignore)
   }
 
   #end(last?: string): void {
     this.#isClosed = true
     this.#detach()
-    // Until it is closed, an error (a reset) must not go unheard.
-    this.#socket.on('error', () => {})
     if (last === undefined) this.#socket.end()
     else this.#socket.end(last)
   }
@@ -520,16 +522,11 @@ class Connection {
   #closed(): void {
     this.#isClosed = true
     this.#registry.delete(this)
-    for (const slot of this.#slots as StreamingSlot[]) {
-      if (slot.stream !== undefined && slot.isStreaming) slot.stream.close()
+    for (const slot of this.#slots) {
+      if (slot.stream !== null && slot.isStreaming) slot.stream.close()
     }
     this.#slots.length = 0
   }
-}
-
-interface StreamingSlot extends Slot {
-  isOpened?: boolean
-  stream?: StreamBody
 }
 
 /** A watch stream's channel: each write one chunk (RFC 9112 7.1); the head goes out with the first. */
@@ -589,6 +586,8 @@ function hasBareLineBreak(bytes: Buffer): boolean {
 function frame(chunk: string): string {
   return chunk === '' ? '' : `${Buffer.byteLength(chunk).toString(16)}\r\n${chunk}\r\n`
 }
+
+function ignore(): void {}
 
 function internalError(zxid: number): Reply {
   const body = JSON.stringify({ type: 'about:blank', title: 'Internal Server Error', status: 500, code: 'SystemError', detail: 'internal error', zxid })
