@@ -209,8 +209,10 @@ class Connection {
       }
       return
     }
-    const idleMaxMs = this.#isFresh ? o.headersTimeoutMs : o.keepAliveTimeoutMs
-    if (this.#slots.length === 0 && nowMs - this.#idleSinceMs > idleMaxMs) this.#socket.destroy()
+    if (this.#slots.length > 0) return
+    // A connection that never sent a request is answered 408 once its headers are overdue, as node:http does; an idle one is closed.
+    if (this.#isFresh && nowMs - this.#idleSinceMs > o.headersTimeoutMs) this.#end(rawProblemResponse(new HerdError('RequestTimeout', 'the request was not received in time'), o.appliedZxid()))
+    else if (!this.#isFresh && nowMs - this.#idleSinceMs > o.keepAliveTimeoutMs) this.#socket.destroy()
   }
 
   #receive(chunk: Buffer): void {

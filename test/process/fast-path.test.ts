@@ -114,6 +114,16 @@ describe.each([
     expect(await connection.closed(3000)).toBe(true)
   })
 
+  it('a connection that sends nothing is answered 408 once headersTimeoutMs passes, and closed', async () => {
+    const started = Date.now()
+    const connection = await RawConnection.open(node().port)
+    const response = await connection.response(headersTimeoutMs + 3000)
+    expect(response?.status).toBe(408)
+    expect((response?.json() as { code?: string }).code).toBe('RequestTimeout')
+    expect(await connection.closed(1000)).toBe(true)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(headersTimeoutMs - 100)
+  })
+
   it('binary data sent in many pieces, with pauses, is stored byte for byte', async () => {
     const data = randomBytes(200_000)
     const connection = await RawConnection.open(node().port)
