@@ -28,7 +28,7 @@ import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import { HerdError } from '../errors.ts'
 import { isStreamBody, splitTarget, type HttpRequest, type Reply, type StreamBody, type StreamChannel, type Target } from './http.ts'
-import { rawProblemResponse } from './problem.ts'
+import { problemBody, problemHeaders, rawProblemResponse } from './problem.ts'
 
 export interface FastOptions {
   readonly headerBytesMax: number
@@ -204,15 +204,18 @@ class Connection {
     if (this.#requestStartMs !== 0) {
       const limitMs = this.#head === null ? o.headersTimeoutMs : o.requestTimeoutMs
       // A request not received in time; the answers owed before it go out first.
-      if (nowMs - this.#requestStartMs > limitMs && this.#slots.length === 0) {
-        this.#end(rawProblemResponse(new HerdError('RequestTimeout', 'the request was not received in time'), o.appliedZxid()))
-      }
+      if (nowMs - this.#requestStartMs > limitMs && this.#slots.length === 0) this.#timeOut()
       return
     }
     if (this.#slots.length > 0) return
     // A connection that never sent a request is answered 408 once its headers are overdue, as node:http does; an idle one is closed.
-    if (this.#isFresh && nowMs - this.#idleSinceMs > o.headersTimeoutMs) this.#end(rawProblemResponse(new HerdError('RequestTimeout', 'the request was not received in time'), o.appliedZxid()))
+    if (this.#isFresh && nowMs - this.#idleSinceMs > o.headersTimeoutMs) this.#timeOut()
     else if (!this.#isFresh && nowMs - this.#idleSinceMs > o.keepAliveTimeoutMs) this.#socket.destroy()
+  }
+
+  /** A 408, and the connection ends (what node:http's clientError path in server.ts answers). */
+  #timeOut(): void {
+    this.#end(rawProblemResponse(new HerdError('RequestTimeout', 'the request was not received in time'), this.#options.appliedZxid()))
   }
 
   #receive(chunk: Buffer): void {
@@ -397,7 +400,8 @@ class Connection {
         return
       }
       slots.shift()
-      this.#isPumpAgain = true
+      // Fewer owed answers: requests held back by pipelineMax may be parsed now.
+      if (this.#pending !== null) this.#isPumpAgain = true
       if (!isStreamBody(slot.reply.body)) this.#write(slot.reply, slot.closeAfter)
       if (slot.closeAfter) {
         this.#end()
@@ -592,8 +596,8 @@ function frame(chunk: string): string {
 function ignore(): void {}
 
 function internalError(zxid: number): Reply {
-  const body = JSON.stringify({ type: 'about:blank', title: 'Internal Server Error', status: 500, code: 'SystemError', detail: 'internal error', zxid })
-  return { status: 500, headers: { 'content-type': 'application/problem+json', 'herd-zxid': String(zxid) }, body }
+  const error = new HerdError('SystemError', 'internal error')
+  return { status: 500, headers: problemHeaders(error, zxid), body: JSON.stringify(problemBody(error, zxid)) }
 }
 
 let dateSecond = 0
