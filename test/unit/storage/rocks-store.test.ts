@@ -28,7 +28,7 @@ import {
   encodeSnapshotChunk,
 } from '../../../src/storage/rocks-codec.ts'
 import { entryText } from './fixtures/append-until-killed.ts'
-import { recordOffsets } from '../../support/segment-records.ts'
+import { overwrite, recordOffsets } from '../../support/segment-records.ts'
 import { describeLogStoreContract, observe, records, snapshotAt } from './log-store-contract.ts'
 
 const dirs: string[] = []
@@ -91,12 +91,7 @@ function segmentFiles(dir: string): string[] {
 }
 
 function flipFileByte(file: string, offset: number): void {
-  const fd = fs.openSync(file, 'r+')
-  const byte = Buffer.alloc(1)
-  fs.readSync(fd, byte, 0, 1, offset)
-  byte[0] = byte[0]! ^ 0x01
-  fs.writeSync(fd, byte, 0, 1, offset)
-  fs.closeSync(fd)
+  overwrite(file, offset, Uint8Array.from([fs.readFileSync(file)[offset]! ^ 0x01]))
 }
 
 async function expectDataInconsistency(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
