@@ -125,18 +125,26 @@ export async function startClientServer(api: Api, config: Config, log: Logger, a
     failed.add(socket)
     const reply = rawProblemResponse(new HerdError(code, detail), appliedZxid())
     // Requests received whole are owed their answers first; the one still
-    // arriving (if any) is the one this error is about.
-    const waitingOn = laneOf(socket).started.filter((res) => !isDone(res) && res.req.complete)
+    // arriving (if any) is the one this error is about. Its answer may have
+    // begun already (a watch stream opens on a request's headers, before a
+    // chunked body breaks): no second answer can be framed after part of
+    // one, so then the connection is cut instead.
+    const lane = laneOf(socket)
+    const isAnswerBegun = lane.started.some((res) => !isDone(res) && !res.req.complete && res.headersSent)
+    const finish = (): void => {
+      if (socket.writable && !isAnswerBegun) socket.end(reply)
+      else socket.destroy()
+    }
+    const waitingOn = lane.started.filter((res) => !isDone(res) && res.req.complete)
     if (waitingOn.length === 0) {
-      socket.end(reply)
+      finish()
       return
     }
     let left = waitingOn.length
     const onClosed = (): void => {
       if (--left > 0) return
       clearTimeout(timer)
-      if (socket.writable) socket.end(reply)
-      else socket.destroy()
+      finish()
     }
     for (const res of waitingOn) res.once('close', onClosed)
     // A response that never ends (a watch stream) must not hold a broken connection forever.

@@ -217,6 +217,20 @@ describe('connections', () => {
     await check.isAlive()
   })
 
+  it('a chunked body that breaks after a watch stream opened on its headers cuts the connection: no error answer lands inside the stream', async () => {
+    await fetch(`${node.url}/znodes/broken-watch`, { method: 'PUT', body: 'x' })
+    const connection = await RawConnection.open(node.port)
+    await connection.write('GET /znodes/broken-watch?watch=data HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n')
+    const deadline = Date.now() + 3000
+    while (!connection.received.toString('latin1').includes(': watching data') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(connection.received.toString('latin1')).toContain(': watching data')
+    await connection.write('zz\r\n')
+    expect(await connection.closed(3000)).toBe(true)
+    const received = connection.received.toString('latin1')
+    expect(received.match(/HTTP\/1\.1 /g)).toHaveLength(1)
+    await check.isAlive()
+  })
+
   it('HTTP/1.0 without Host works; HTTP/1.1 without Host is 400 problem+json', async () => {
     const health = await rawExchange(node.port, { target: '/health', version: 'HTTP/1.0', host: null })
     expect(health.response?.status).toBe(200)
