@@ -41,11 +41,13 @@ async function run(config: Config, log: Logger): Promise<void> {
   const failpoints = parseFailpoints(process.env['HERD_FAILPOINTS'])
   const clock = failpoints.clockRate !== 1 || failpoints.clockOffsetMs !== 0 ? skewedClock(failpoints.clockRate, failpoints.clockOffsetMs) : systemClock
   const voters = peerAddresses(config)
-  // Auto: one per CPU (at most 4) for a single replica; one in a cluster,
-  // where the replicas share the machine's CPUs with each other in tests and
-  // a second thread's hop cost writes half their rate (measured, 3 replicas
-  // on 2 CPUs).
-  const threadCount = config.serveThreads !== 0 ? config.serveThreads : voters.size > 1 ? 1 : Math.min(4, availableParallelism())
+  // Auto: one in a cluster, where the replicas share the machine's CPUs with
+  // each other in tests and a second thread's hop cost writes half their
+  // rate (measured, 3 replicas on 2 CPUs). A single replica gets one per CPU
+  // beyond the first (at most 4): on 2 CPUs, with the fast path, a second
+  // thread gave reads 8% and the 90/10 mix 17% more but cost writes 8% and
+  // lengthened every p99 by a third or more (README, Design notes).
+  const threadCount = config.serveThreads !== 0 ? config.serveThreads : voters.size > 1 ? 1 : Math.min(4, Math.max(1, availableParallelism() - 1))
   const storeOptions = { syncInWorker: syncsInWorker(config) }
   let store: LogStore
   if (failpoints.isPowerLossJournaled) {

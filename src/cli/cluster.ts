@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { nodeFlags } from '../config.ts'
 
 const mainScript = new URL('../main.ts', import.meta.url).pathname
 
@@ -50,6 +51,7 @@ function main(): void {
   const children = new Map<number, ChildProcess>()
   for (const id of ids) {
     const args = [
+      ...nodeFlags,
       mainScript,
       '--replica-id', String(id),
       '--client-port', String(clientPort + id - 1),

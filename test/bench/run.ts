@@ -72,6 +72,7 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
+import { nodeFlags as herdNodeFlags } from '../../src/config.ts'
 
 const repoRoot = new URL('../..', import.meta.url).pathname
 const nodeBinary = join(repoRoot, 'node_modules/.bin/node')
@@ -79,8 +80,13 @@ const mainScript = join(repoRoot, 'src/main.ts')
 const herdAdapter = join(repoRoot, 'test/bench/herd.lua')
 const watchersScript = join(repoRoot, 'test/bench/watchers.ts')
 const anchorsDir = resolve(repoRoot, process.env['HERD_ANCHORS'] ?? '../shared/anchors')
-/** HERD_NODE_FLAGS: Node flags for every herd process the bench starts, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (not allowed in NODE_OPTIONS). */
-const nodeFlags = (process.env['HERD_NODE_FLAGS'] ?? '').split(' ').filter((flag) => flag !== '')
+/**
+ * The Node flags `npm start` runs herd with, then HERD_NODE_FLAGS: more for
+ * every herd process the bench starts, e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof" (not allowed in NODE_OPTIONS), or
+ * "--max-semi-space-size=16" to override one.
+ */
+const nodeFlags = [...herdNodeFlags, ...(process.env['HERD_NODE_FLAGS'] ?? '').split(' ').filter((flag) => flag !== '')]
 const runWrkScript = join(anchorsDir, 'http-load/run-wrk.sh')
 const zkCluster = join(anchorsDir, 'zk-cluster.sh')
 const runZk = join(anchorsDir, 'zk-load/run-zk.sh')

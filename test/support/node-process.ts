@@ -63,7 +63,13 @@ export function removeTempDir(dir: string): void {
 
 export async function startNode(options: StartOptions = {}): Promise<NodeProcess> {
   const dataDir = options.dataDir ?? join(makeTempDir(), 'data')
-  const args = [mainScript, '--client-port', String(options.port ?? 0), '--data-dir', dataDir, ...(options.args ?? [])]
+  // Two serving threads unless the test says otherwise: the default is one
+  // on a 2-CPU machine (one per CPU beyond the first), and a second thread
+  // keeps its hop (forwarded writes and session calls, shared watch-stream
+  // counts, waiting for the main thread's applied zxid) under every HTTP
+  // test, as machines with more CPUs run it. Clusters' tests run one.
+  const threads = options.args?.includes('--serve-threads') === true ? [] : ['--serve-threads', '2']
+  const args = [mainScript, '--client-port', String(options.port ?? 0), '--data-dir', dataDir, ...threads, ...(options.args ?? [])]
   const child = spawn(nodeBinary, args, {
     cwd: repoRoot,
     env: { ...process.env, ...options.env },

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { ConfigError, defaults, envName, flagName, parseConfig, peerAddresses, syncsInWorker } from '../../src/config.ts'
+import { ConfigError, defaults, envName, flagName, nodeFlags, parseConfig, peerAddresses, syncsInWorker } from '../../src/config.ts'
 
 describe('parseConfig', () => {
   it('gives the defaults with no input', () => {
@@ -63,6 +63,17 @@ describe('parseConfig', () => {
 
   it('freezes the result', () => {
     expect(Object.isFrozen(parseConfig({ argv: [], env: {} }))).toBe(true)
+  })
+
+  it('starts herd with the same Node flags from npm start, the systemd unit and the deploy guide', () => {
+    const read = (path: string): string => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8')
+    const start = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts['start']
+    const execStart = /^ExecStart=(.*)$/m.exec(read('deploy/systemd/herd.service'))?.[1]
+    const flags = nodeFlags.join(' ')
+    expect(flags).toMatch(/^--/)
+    expect(start).toBe(`node ${flags} src/main.ts`)
+    expect(execStart).toBe(`/opt/herd/node_modules/.bin/node ${flags} /opt/herd/src/main.ts --config /etc/herd/herd.json`)
+    expect(read('deploy/README.md')).toContain(`node_modules/.bin/node ${flags} /opt/herd/src/main.ts`)
   })
 
   it("parses deploy/herd.example.json, the operators' starting point, as it ships", () => {
