@@ -47,6 +47,7 @@ const settings = {
   appendBytesMax: { kind: 'int', min: 1024, max: 64 * MiB, help: 'entry bytes in one append message' },
   appendsInFlightMax: { kind: 'int', min: 1, max: 1024, help: 'append messages on their way to one follower at once' },
   peerTimeoutMs: { kind: 'int', min: 10, max: 600_000, help: 'how long a call to another replica may take' },
+  peerFastPath: { kind: 'bool', help: 'serve well-formed peer requests from members straight off the socket, and every other one through node:http (false: all through node:http)' },
   leaderContactMaxMs: { kind: 'int', min: 100, max: 3_600_000, help: 'a replica that has heard from no leader (leading: from no majority) for longer, or has not applied what the leader had committed that long ago, refuses local reads that do not ask for ?stale data (more than twice the longest election timeout)' },
 
   requestBytesMax: { kind: 'int', min: 1024, max: 64 * MiB, help: 'largest request body (a multi counts whole)' },
@@ -181,6 +182,7 @@ export const defaults: Config = Object.freeze({
   headersCountMax: 100,
   connectionsMax: 20_000,
   clientFastPath: true,
+  peerFastPath: true,
   requestsPerSocketMax: 0,
 
   corsOrigins: [],

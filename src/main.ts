@@ -92,7 +92,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   let peerServer: PeerServer | null = null
   if (transport !== null) {
     transport.setReceiver((from, messages) => node.replica.receive(from, messages))
-    peerServer = await startPeerServer({ selfId: config.replicaId, secret: config.clusterSecret, host: config.peerHost, port: config.peerPort, log, handler: node.replica, answers: transport })
+    peerServer = await startPeerServer({ selfId: config.replicaId, secret: config.clusterSecret, host: config.peerHost, port: config.peerPort, log, handler: node.replica, answers: transport, isFastPathOn: config.peerFastPath })
     log.info(`peer port ${config.peerHost}:${peerServer.port}; voters ${[...voters.keys()].join(', ')}`)
   } else {
     // A single voter commits what its log holds as soon as it has elected

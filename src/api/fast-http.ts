@@ -1,5 +1,7 @@
-// The /znodes fast path on the client port: GET, PUT and DELETE requests
-// read and answered straight off the socket, without node:http.
+// The fast path of a node:http server: requests read and answered straight
+// off the socket, without node:http. The client port serves its /znodes
+// GET, PUT and DELETE requests this way (`znodeRoutes`), the peer port its
+// consensus messages and calls (peer-server.ts).
 //
 // Why: on this 2-core machine Node's HTTP server costs about 45 µs of CPU
 // per request before any handler runs (a hello-world answered about 15k
@@ -24,13 +26,39 @@
 // do not arrive in time get a 408 and the connection closes, an idle
 // connection closes after keepAliveTimeoutMs, and `Connection: close` is
 // honoured. Watch streams go out with chunked framing, as Node frames them.
-import { STATUS_CODES } from 'node:http'
+import { STATUS_CODES, type Server } from 'node:http'
 import type { Socket } from 'node:net'
 import { HerdError } from '../errors.ts'
 import { isStreamBody, splitTarget, type HttpRequest, type Reply, type StreamBody, type StreamChannel, type Target } from './http.ts'
 import { problemBody, problemHeaders, rawProblemResponse } from './problem.ts'
 
+/** Which requests a fast path serves, and how they take turns. */
+export interface FastRoutes {
+  /** A request line it serves: the method is group 1, the target group 2. */
+  readonly requestLine: RegExp
+  /** The one method whose requests may carry a body. */
+  readonly bodyMethod: string
+  /**
+   * Whether a request may run beside earlier unanswered ones (a read); one
+   * that may not (a write) runs once every earlier request is answered.
+   */
+  readonly isSafe: (method: string) => boolean
+  /**
+   * Whether a request with these headers (lower-case names) is served here;
+   * those it is not are handed over with their connection. Unset: all.
+   */
+  readonly admits?: (headers: Readonly<Record<string, string>>) => boolean
+}
+
+/** The client port's: GET, PUT and DELETE on /znodes, reads beside reads (server.ts inTurn's rule). */
+export const znodeRoutes: FastRoutes = {
+  requestLine: /^(GET|PUT|DELETE) (\/znodes(?:[/?][\x21-\x7e]*)?) HTTP\/1\.1$/,
+  bodyMethod: 'PUT',
+  isSafe: (method) => method === 'GET',
+}
+
 export interface FastOptions {
+  readonly routes: FastRoutes
   readonly headerBytesMax: number
   readonly headersCountMax: number
   readonly requestBytesMax: number
@@ -41,8 +69,8 @@ export interface FastOptions {
   readonly isCorsOn: boolean
   readonly appliedZxid: () => number
   readonly isValidHost: (host: string) => boolean
-  /** The reply to a /znodes GET, PUT or DELETE. */
-  readonly serve: (request: HttpRequest) => Reply | Promise<Reply>
+  /** The reply to a request the routes admit. */
+  readonly serve: (request: FastRequest) => Reply | Promise<Reply>
   /** Gives the connection to node:http (its bytes not yet parsed are back on the socket). */
   readonly handOver: (socket: Socket) => void
   /** A bug surfaced while serving a connection (which is dropped): no client input may stop the node. */
@@ -52,7 +80,6 @@ export interface FastOptions {
 /** Requests parsed ahead on one connection before reading stops until some are answered. */
 const pipelineMax = 64
 
-const requestLine = /^(GET|PUT|DELETE) (\/znodes(?:[/?][\x21-\x7e]*)?) HTTP\/1\.1$/
 const headerLine = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([\t\x20-\x7e]*?)[ \t]*$/
 const contentLengthValue = /^\d{1,15}$/
 /** What Node refuses in a header value (ERR_INVALID_CHAR). */
@@ -60,7 +87,23 @@ const invalidHeaderValue = /[^\t\x20-\x7e\x80-\xff]/
 const headEnd = Buffer.from('\r\n\r\n', 'latin1')
 const emptyBody = new Uint8Array(0)
 
-/** The fast path of one client server: its connections, and the timer that checks their deadlines. */
+/**
+ * Puts a fast path in front of a node:http server: it takes each new
+ * connection first, and gives it to the server's own connection listener
+ * at the first request it does not serve. Called before any other
+ * 'connection' listener is added.
+ */
+export function installFastPath(server: Server, options: Omit<FastOptions, 'handOver'>): FastHttp {
+  const nodeListeners = server.listeners('connection') as Array<(socket: Socket) => void>
+  const nodeConnection = nodeListeners[0]
+  if (nodeListeners.length !== 1 || nodeConnection === undefined) throw new Error("node:http's server no longer has one connection listener of its own")
+  server.removeListener('connection', nodeConnection)
+  const fast = new FastHttp({ ...options, handOver: (socket) => nodeConnection.call(server, socket) })
+  server.on('connection', (socket: Socket) => fast.accept(socket))
+  return fast
+}
+
+/** The fast path of one server: its connections, and the timer that checks their deadlines. */
 export class FastHttp {
   readonly #options: FastOptions
   readonly #connections = new Set<Connection>()
@@ -91,6 +134,12 @@ export class FastHttp {
     this.#timer = null
   }
 
+  /** The server is going away: every connection is dropped now, answers owed or not. */
+  closeAll(): void {
+    this.closeIdle()
+    for (const connection of this.#connections) connection.destroy()
+  }
+
   #check(): void {
     const nowMs = Date.now()
     for (const connection of this.#connections) connection.checkDeadlines(nowMs)
@@ -118,7 +167,7 @@ interface Slot {
   stream: StreamBody | null
 }
 
-class FastRequest implements HttpRequest {
+export class FastRequest implements HttpRequest {
   readonly method: string
   readonly target: Target
   readonly incoming = null
@@ -136,6 +185,16 @@ class FastRequest implements HttpRequest {
 
   header(name: string): string | undefined {
     return this.#headers[name]
+  }
+
+  /** The whole body, as received (not a copy). */
+  bytes(): Uint8Array {
+    return this.#body
+  }
+
+  /** The connection it came on is gone: an answer can no longer reach its sender. */
+  isGone(): boolean {
+    return this.#socket.destroyed || !this.#socket.writable
   }
 
   arrayBuffer(): Promise<ArrayBuffer> {
@@ -191,6 +250,12 @@ class Connection {
     socket.on('close', this.#onClose)
     socket.on('error', this.#onError)
     socket.on('drain', this.#onDrain)
+  }
+
+  destroy(): void {
+    this.#closed()
+    this.#detach()
+    this.#socket.destroy()
   }
 
   closeWhenIdle(): void {
@@ -286,7 +351,7 @@ class Connection {
       this.#requestStartMs = this.#pending === null ? 0 : Date.now()
       this.#isFresh = false
       const slot: Slot = {
-        isSafe: head.method === 'GET',
+        isSafe: this.#options.routes.isSafe(head.method),
         request: new FastRequest(head, body, this.#socket),
         closeAfter: head.closeAfter || this.#isClosingWhenIdle,
         isStarted: false,
@@ -302,7 +367,8 @@ class Connection {
   /** The head of a request this path serves, or null for node:http to judge. */
   #parseHead(text: string): Head | null {
     const lines = text.split('\r\n')
-    const match = requestLine.exec(lines[0] as string)
+    const routes = this.#options.routes
+    const match = routes.requestLine.exec(lines[0] as string)
     if (match === null || lines.length - 1 > this.#options.headersCountMax) return null
     const headers: Record<string, string> = Object.create(null) as Record<string, string>
     for (let i = 1; i < lines.length; i++) {
@@ -331,8 +397,9 @@ class Connection {
     if (length !== undefined) {
       if (!contentLengthValue.test(length)) return null
       bodyBytes = Number(length)
-      if (bodyBytes > this.#options.requestBytesMax || (bodyBytes > 0 && method !== 'PUT')) return null
+      if (bodyBytes > this.#options.requestBytesMax || (bodyBytes > 0 && method !== routes.bodyMethod)) return null
     }
+    if (routes.admits !== undefined && !routes.admits(headers)) return null
     return { method, target: splitTarget(match[2] as string), headers, bodyBytes, closeAfter }
   }
 

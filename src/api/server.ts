@@ -22,7 +22,7 @@ import { HerdError, type ErrorCode } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { problemBody, problemHeaders, rawProblemResponse, statusOf } from './problem.ts'
 import type { Api } from './app.ts'
-import { FastHttp } from './fast-http.ts'
+import { installFastPath, znodeRoutes, type FastHttp } from './fast-http.ts'
 
 export interface ClientServer {
   readonly server: Server
@@ -82,11 +82,8 @@ export async function startClientServer(api: Api, config: Config, log: Logger, a
   // (fast-http.ts). A per-connection request limit is Node's to count.
   let fast: FastHttp | null = null
   if (config.clientFastPath && config.requestsPerSocketMax === 0) {
-    const nodeListeners = server.listeners('connection') as Array<(socket: Socket) => void>
-    const nodeConnection = nodeListeners[0]
-    if (nodeListeners.length !== 1 || nodeConnection === undefined) throw new Error("node:http's server no longer has one connection listener of its own")
-    server.removeListener('connection', nodeConnection)
-    const fastHttp = new FastHttp({
+    fast = installFastPath(server, {
+      routes: znodeRoutes,
       headerBytesMax: config.headerBytesMax,
       headersCountMax: config.headersCountMax,
       requestBytesMax: config.requestBytesMax,
@@ -97,11 +94,8 @@ export async function startClientServer(api: Api, config: Config, log: Logger, a
       appliedZxid,
       isValidHost,
       serve: api.serveZnodes,
-      handOver: (socket) => nodeConnection.call(server, socket),
       onBug: (error) => log.error(`client connection dropped: ${(error as Error)?.stack ?? String(error)}`),
     })
-    server.on('connection', (socket: Socket) => fastHttp.accept(socket))
-    fast = fastHttp
   }
 
   const failed = new WeakSet<Socket>()

@@ -24,6 +24,11 @@
 // follower held 2-3 of the leader's answers, and the leader's appends
 // waited 7 ms at p50 for a slot).
 //
+// Every exchange goes through undici's dispatch API (`exchange`), which
+// hands over the answer's chunks as they come: `request()` built a Readable
+// stream, and for calls an AbortController, for each, about a quarter of
+// an exchange's CPU (test/bench/peer-port.ts).
+//
 // Consensus messages go on their own pool, pipelined: undici 8 writes a
 // request on a keep-alive connection that went idle only after a
 // setImmediate (its idle-socket check), and a request made in the check
@@ -35,7 +40,7 @@
 // write is not idempotent) keep a pool of their own, one request per
 // connection, and never queue behind a held answer.
 import { crc32 } from 'node:zlib'
-import { Pool } from 'undici'
+import { Pool, type Dispatcher } from 'undici'
 import type { Clock } from '../../clock.ts'
 import { HerdError, isErrorCode } from '../../errors.ts'
 import type { Logger } from '../../log.ts'
@@ -213,7 +218,7 @@ export class PeerClient {
   async call(to: number, method: string, args: unknown, timeoutMs = this.#options.timeoutMs): Promise<unknown> {
     const peer = this.#peers.get(to)
     if (peer === undefined) throw new HerdError('ConnectionLoss', `replica ${to} is not a known peer`)
-    let response: Awaited<ReturnType<Pool['request']>>
+    let response: Exchanged
     const body = encodeValue(args)
     // headersTimeout runs from when the request is written: the abort also
     // bounds the wait for a free connection, which calls held by a peer that
@@ -221,28 +226,14 @@ export class PeerClient {
     // own in real time (not the replica's clock, which a failpoint may skew),
     // cancelled once answered: AbortSignal.timeout's fired, and built an
     // exception, for every call.
-    const abort = new AbortController()
-    const timer = setTimeout(() => abort.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
-    timer.unref()
-    let answer: Uint8Array
     try {
-      response = await peer.calls.request({
-        method: 'POST',
-        path: `/call/${method}`,
-        headers: this.#headers(to, body),
-        body,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal: abort.signal,
-      })
-      answer = new Uint8Array(await response.body.arrayBuffer())
+      response = await exchange(peer.calls, { method: 'POST', path: `/call/${method}`, headers: this.#headers(to, body), body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }, timeoutMs)
     } catch (error) {
       throw new HerdError('ConnectionLoss', `replica ${to} did not answer ${method}: ${(error as Error).message}`)
-    } finally {
-      clearTimeout(timer)
     }
+    const answer = response.body
     if (response.statusCode === 200) {
-      if (response.headers[peerHeaders.checksum] !== bodyChecksum(answer)) {
+      if (response.checksum !== bodyChecksum(answer)) {
         throw new HerdError('ConnectionLoss', `replica ${to} answered ${method} with bytes that fail their checksum`)
       }
       try {
@@ -293,12 +284,11 @@ export class PeerClient {
       return
     }
     peer.inFlight++
-    peer.messages
-      // Not blocking: the next request may follow this one before its answer comes.
-      .request({ method: 'POST', path: '/raft', headers: this.#headers(peer.id, body), body, idempotent: true, blocking: false })
-      .then(async (response) => {
-        const answer = new Uint8Array(await response.body.arrayBuffer())
-        if (response.statusCode === 200) this.#receiveAnswer(peer, response.headers[peerHeaders.checksum], answer)
+    // Not blocking: the next request may follow this one before its answer comes.
+    exchange(peer.messages, { method: 'POST', path: '/raft', headers: this.#headers(peer.id, body), body, idempotent: true, blocking: false }, null)
+      .then((response) => {
+        const answer = response.body
+        if (response.statusCode === 200) this.#receiveAnswer(peer, response.checksum, answer)
         else if (response.statusCode !== 204) this.#logFailure(peer, `status ${response.statusCode} ${new TextDecoder().decode(answer.subarray(0, 200))}`)
       })
       .catch((error: unknown) => this.#logFailure(peer, (error as Error).message))
@@ -355,6 +345,71 @@ export class PeerClient {
     peer.lastErrorLogMs = nowMs
     this.#options.log.warn(`messages to replica ${peer.id} at ${peer.endpoint.host}:${peer.endpoint.port} were lost: ${reason}`)
   }
+}
+
+/** An answer, whole. */
+interface Exchanged {
+  readonly statusCode: number
+  /** Its checksum header. */
+  readonly checksum: string | undefined
+  readonly body: Uint8Array
+}
+
+const emptyAnswer = new Uint8Array(0)
+
+/**
+ * One request on a pool, through undici's dispatch API: the answer is
+ * gathered whole, without the Readable stream and promises `request` makes
+ * for each (measured: test/bench/peer-port.ts). With `timeoutMs`, the
+ * promise rejects once it passes, whether the request was written yet or
+ * still waits for a connection (and is then aborted when it gets one).
+ */
+function exchange(pool: Pool, options: Dispatcher.DispatchOptions, timeoutMs: number | null): Promise<Exchanged> {
+  return new Promise<Exchanged>((resolve, reject) => {
+    let statusCode = 0
+    let checksum: string | undefined
+    const chunks: Buffer[] = []
+    let controller: Dispatcher.DispatchController | null = null
+    let isSettled = false
+    let timer: ReturnType<typeof setTimeout> | null = null
+    const settle = (error: Error | null, answer?: Exchanged): void => {
+      if (isSettled) return
+      isSettled = true
+      if (timer !== null) clearTimeout(timer)
+      if (error === null) resolve(answer as Exchanged)
+      else reject(error)
+    }
+    if (timeoutMs !== null) {
+      // A timer of our own in real time (not the replica's clock, which a
+      // failpoint may skew), cancelled once answered.
+      timer = setTimeout(() => {
+        const error = new Error(`no answer within ${timeoutMs} ms`)
+        controller?.abort(error)
+        settle(error)
+      }, timeoutMs)
+      timer.unref()
+    }
+    pool.dispatch(options, {
+      onRequestStart(started) {
+        controller = started
+        if (isSettled) started.abort(new Error('timed out waiting for a connection'))
+      },
+      onResponseStart(_controller, status, headers) {
+        statusCode = status
+        const value = headers[peerHeaders.checksum]
+        checksum = typeof value === 'string' ? value : undefined
+      },
+      onResponseData(_controller, chunk) {
+        chunks.push(chunk)
+      },
+      onResponseEnd() {
+        settle(null, { statusCode, checksum, body: chunks.length === 0 ? emptyAnswer : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks) })
+      },
+      onResponseError(_controller, error) {
+        settle(error)
+      },
+    })
+  })
 }
 
 function closePools(peer: Peer): Promise<unknown> {
