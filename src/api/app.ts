@@ -9,7 +9,7 @@
 // requests/s (the adapter and Hono cost roughly a third of a read's CPU).
 // Requests with an Origin header take the Hono path when CORS is on, so
 // CORS is handled in one place. serveZnodes is the same fast path for
-// fast-http.ts, which reads well-formed /znodes requests off the socket
+// ../http/fast-http.ts, which reads well-formed /znodes requests off the socket
 // without node:http at all.
 //
 // Middleware order on the Hono path: a guard rejects request targets a URL
@@ -21,7 +21,7 @@ import { HerdError } from '../errors.ts'
 import { addMember, clusterStatus, health, removeMember, sync } from './cluster.ts'
 import type { ApiDeps } from './deps.ts'
 import { honoRequest, toResponse, type Env } from './hono-http.ts'
-import type { HttpRequest, Reply } from './http.ts'
+import type { HttpRequest, Reply } from '../http/index.ts'
 import { multi, multiRead } from './multi.ts'
 import { nodeRequest, sendNode } from './node-http.ts'
 import { errorReply, problem } from './reply.ts'
@@ -35,7 +35,7 @@ export interface Api {
   readonly streams: WatchStreams
   /** Serves a /znodes request straight from node:http; false when it belongs to the Hono app. */
   serveNode(req: IncomingMessage, res: ServerResponse): boolean
-  /** The reply to a GET, PUT or DELETE on /znodes that no Hono middleware needs to see (the fast path, fast-http.ts). */
+  /** The reply to a GET, PUT or DELETE on /znodes that no Hono middleware needs to see (the fast path, ../http/fast-http.ts). */
   serveZnodes(request: HttpRequest): Reply | Promise<Reply>
 }
 

@@ -1,7 +1,7 @@
 // Cluster status (GET /cluster), liveness (GET /health) and ZooKeeper's sync
 // (POST /sync).
 import type { ApiDeps } from './deps.ts'
-import type { HttpRequest, Reply } from './http.ts'
+import type { HttpRequest, Reply } from '../http/index.ts'
 import { json } from './reply.ts'
 import { HerdError } from '../errors.ts'
 import { reportOf } from '../replication/index.ts'

@@ -3,7 +3,7 @@
 // app.request() and the client port uses for everything but /znodes.
 import type { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
-import { isStreamBody, splitTarget, type HttpRequest, type Reply, type StreamBody, type Target } from './http.ts'
+import { isStreamBody, splitTarget, type HttpRequest, type Reply, type StreamBody, type Target } from '../http/index.ts'
 
 export type Env = { Bindings: { incoming?: IncomingMessage } }
 export type Ctx = Context<Env>

@@ -5,7 +5,7 @@ import { HerdError } from '../errors.ts'
 import { openAcl, ttlMsMax, type MultiOp } from '../tree/index.ts'
 import { parseAclJson } from './acl.ts'
 import type { ApiDeps } from './deps.ts'
-import type { HttpRequest, Reply } from './http.ts'
+import type { HttpRequest, Reply } from '../http/index.ts'
 import { decodeData, encodeData, failureError, json, problem, type DataEncoding } from './reply.ts'
 import {
   caller,

@@ -5,7 +5,7 @@
 // promotes far more of each request's garbage, and scavenges took five times
 // longer). Methods and getters on a prototype are allocated once.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { isStreamBody, splitTarget, type HttpRequest, type Reply, type StreamBody, type StreamChannel, type Target } from './http.ts'
+import { isStreamBody, splitTarget, type HttpRequest, type Reply, type StreamBody, type StreamChannel, type Target } from '../http/index.ts'
 
 class NodeRequest implements HttpRequest {
   readonly method: string

@@ -2,6 +2,7 @@
 // exhaustively (adding a code without a status fails to compile). Errors
 // leave as RFC 9457 problem+json with the stable `code` and the applied zxid.
 import type { ErrorCode, HerdError } from '../errors.ts'
+import type { Reply } from '../http/index.ts'
 
 export const statusOf = {
   BadArguments: 400,
@@ -102,6 +103,11 @@ export function problemHeaders(error: HerdError, zxid: number): Record<string, s
   const retryAfter = retryAfterSeconds[error.code]
   if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter)
   return headers
+}
+
+/** The problem+json reply for `error`. */
+export function problemReply(error: HerdError, zxid: number): Reply {
+  return { status: statusOf[error.code], headers: problemHeaders(error, zxid), body: JSON.stringify(problemBody(error, zxid)) }
 }
 
 /** The bytes of a complete HTTP/1.1 error response, for the socket-level errors that reach no handler. */

@@ -3,8 +3,8 @@
 import { HerdError, isHerdError } from '../errors.ts'
 import type { Failure, MultiOp, Stat } from '../tree/index.ts'
 import type { ApiDeps } from './deps.ts'
-import type { HttpRequest, Reply } from './http.ts'
-import { problemBody, problemHeaders, statusOf } from './problem.ts'
+import type { HttpRequest, Reply } from '../http/index.ts'
+import { problemReply, statusOf } from './problem.ts'
 
 export type Headers = Record<string, string>
 
@@ -16,10 +16,9 @@ export function json(deps: ApiDeps, status: number, body: unknown, headers?: Hea
 }
 
 export function problem(deps: ApiDeps, error: HerdError, headers?: Headers): Reply {
-  const zxid = deps.replica.appliedZxid
-  const all = problemHeaders(error, zxid)
-  if (headers !== undefined) Object.assign(all, headers)
-  return { status: statusOf[error.code], headers: all, body: JSON.stringify(problemBody(error, zxid)) }
+  const reply = problemReply(error, deps.replica.appliedZxid)
+  if (headers !== undefined) Object.assign(reply.headers, headers)
+  return reply
 }
 
 export function notModified(deps: ApiDeps, etag: string): Reply {

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto'
 import { HerdError } from '../errors.ts'
 import { isReservedPath, validatePath, type AuthId, type Caller, type IdempotencyClaim } from '../tree/index.ts'
 import type { ApiDeps } from './deps.ts'
-import type { HttpRequest, Target } from './http.ts'
+import type { HttpRequest, Target } from '../http/index.ts'
 
 /**
  * Rejects targets that a URL parser would rewrite (dot segments, encoded or

@@ -3,7 +3,7 @@
 // (malformed HTTP, header overflow, slowloris timeouts, a target or Host
 // that no URL can be built from, CONNECT, a body coding herd does not
 // decode) answered as problem+json too. Each connection first goes to the
-// /znodes fast path (fast-http.ts), which hands it to Node's server at the
+// /znodes fast path (../http/fast-http.ts), which hands it to Node's server at the
 // first request it does not serve itself.
 //
 // Pipelined requests take turns (inTurn): a read never overtakes an
@@ -20,9 +20,9 @@ import { getRequestListener } from '@hono/node-server'
 import type { Config } from '../config.ts'
 import { HerdError, type ErrorCode } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import { problemBody, problemHeaders, rawProblemResponse, statusOf } from './problem.ts'
+import { problemBody, problemHeaders, problemReply, rawProblemResponse, statusOf } from './problem.ts'
 import type { Api } from './app.ts'
-import { installFastPath, znodeRoutes, type FastHttp } from './fast-http.ts'
+import { installFastPath, znodeRoutes, type FastHttp } from '../http/index.ts'
 
 export interface ClientServer {
   readonly server: Server
@@ -79,7 +79,7 @@ export async function startClientServer(api: Api, config: Config, log: Logger, a
 
   // The /znodes fast path takes each new connection first, and hands it to
   // Node's own connection listener at the first request it does not serve
-  // (fast-http.ts). A per-connection request limit is Node's to count.
+  // (../http/fast-http.ts). A per-connection request limit is Node's to count.
   let fast: FastHttp | null = null
   if (config.clientFastPath && config.requestsPerSocketMax === 0) {
     fast = installFastPath(server, {
@@ -91,7 +91,7 @@ export async function startClientServer(api: Api, config: Config, log: Logger, a
       requestTimeoutMs,
       keepAliveTimeoutMs: config.keepAliveTimeoutMs,
       isCorsOn: config.corsOrigins.length > 0,
-      appliedZxid,
+      problem: (error) => problemReply(error, appliedZxid()),
       isValidHost,
       serve: api.serveZnodes,
       onBug: (error) => log.error(`client connection dropped: ${(error as Error)?.stack ?? String(error)}`),

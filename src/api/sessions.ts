@@ -3,7 +3,7 @@
 // password: any call that names a session must present both.
 import { HerdError } from '../errors.ts'
 import type { ApiDeps } from './deps.ts'
-import type { HttpRequest, Reply } from './http.ts'
+import type { HttpRequest, Reply } from '../http/index.ts'
 import { json } from './reply.ts'
 import { integerParam, jsonInteger, jsonObject, parseQuery, queryValue, readBarrier, readJson, sessionId, sessionSecret } from './request.ts'
 

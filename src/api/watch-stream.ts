@@ -27,7 +27,7 @@ import { HerdError } from '../errors.ts'
 import type { TreeEvent } from '../tree/index.ts'
 import { watchKinds, type WatchKind, type WatchSink } from '../watches/index.ts'
 import type { ApiDeps } from './deps.ts'
-import type { HttpRequest, Reply, StreamBody, StreamChannel } from './http.ts'
+import type { HttpRequest, Reply, StreamBody, StreamChannel } from '../http/index.ts'
 import { flag, integer, integerParam, queryValue, type Query } from './request.ts'
 
 const keepalive = ': keepalive\n\n'

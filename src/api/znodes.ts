@@ -11,7 +11,7 @@ import { openAcl, ttlMsMax, type Command, type Stat, type ZnodeKind } from '../t
 import type { Committed } from '../replication/index.ts'
 import { aclJson, parseAclJson, parseAclText } from './acl.ts'
 import type { ApiDeps } from './deps.ts'
-import type { HttpRequest, Reply } from './http.ts'
+import type { HttpRequest, Reply } from '../http/index.ts'
 import { encodeData, etagOf, failureError, json, notModified, problem, statJson, type DataEncoding, type Headers } from './reply.ts'
 import {
   caller,

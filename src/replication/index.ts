@@ -17,7 +17,8 @@
 // committed entries by the Replica, forwarding writes to it and answering
 // from its own apply, like a follower in the same process.
 //
-// May import: tree/, storage/, the leaves (errors, assert, clock, config).
+// May import: tree/, storage/, http/ (the peer port's fast path), the
+// leaves (errors, assert, clock, config).
 // Must not import: api/, sessions/, watches/ (they subscribe via onApplied).
 export type { ReplicaHandle } from './handle.ts'
 export { MirrorReplica, type MirrorOptions } from './mirror.ts'

@@ -12,7 +12,7 @@
 //                        answered 200 with the encoded result, or a problem
 //
 // Well-formed requests that pass those header checks are read off the
-// socket by the fast path of the client port (api/fast-http.ts), without
+// socket by the client port's fast path (http/fast-http.ts), without
 // node:http, which cost about 45 µs of CPU per request; at the first other
 // request (a refusal, a body over 16 MiB, anything malformed) the
 // connection goes to node:http, which answers it as it always has. Both
@@ -20,8 +20,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { installFastPath, type FastRequest, type FastRoutes } from '../../api/fast-http.ts'
-import type { Reply } from '../../api/http.ts'
+import { installFastPath, type FastRequest, type FastRoutes, type Reply } from '../../http/index.ts'
 import { isHerdError, type ErrorCode } from '../../errors.ts'
 import type { Logger } from '../../log.ts'
 import { CodecError } from '../../tree/index.ts'
@@ -91,7 +90,7 @@ export async function startPeerServer(options: PeerServerOptions): Promise<PeerS
     requestTimeoutMs: timeouts.requestTimeout,
     keepAliveTimeoutMs: timeouts.keepAliveTimeout,
     isCorsOn: false,
-    appliedZxid: () => 0,
+    problem: (error) => problem(error.code === 'RequestTimeout' ? 408 : 500, error.code, error.detail),
     isValidHost: (host) => host !== '',
     serve: (request) => serveFast(options, request),
     onBug: (error) => options.log.error(`peer connection dropped: ${(error as Error)?.stack ?? String(error)}`),

@@ -1,12 +1,13 @@
-// The HTTP layer's own request and reply, independent of the framework that
+// herd's own HTTP request and reply, independent of the framework that
 // carries them. Handlers take an HttpRequest and give back a Reply (a status,
-// a plain header record and a body). Three adapters carry them: hono-http.ts
-// (every route, for in-process tests and the less frequent routes),
-// node-http.ts (the /znodes routes straight from node:http on the client
-// port, because the Fetch API objects Hono's Node adapter builds cost about
-// a third of a read's CPU, measured; see server.ts) and fast-http.ts (well-
-// formed /znodes requests read off the socket, without node:http, whose own
-// cost per request was larger still).
+// a plain header record and a body). Three adapters carry them on the
+// client port: api/hono-http.ts (every route, for in-process tests and the
+// less frequent routes), api/node-http.ts (the /znodes routes straight from
+// node:http, because the Fetch API objects Hono's Node adapter builds cost
+// about a third of a read's CPU, measured; see api/server.ts) and
+// fast-http.ts (well-formed /znodes requests read off the socket, without
+// node:http, whose own cost per request was larger still). The peer port
+// answers with Replies too, through fast-http.ts or node:http.
 import type { IncomingMessage } from 'node:http'
 
 export interface Target {

@@ -29,8 +29,7 @@
 import { STATUS_CODES, type Server } from 'node:http'
 import type { Socket } from 'node:net'
 import { HerdError } from '../errors.ts'
-import { isStreamBody, splitTarget, type HttpRequest, type Reply, type StreamBody, type StreamChannel, type Target } from './http.ts'
-import { problemBody, problemHeaders, rawProblemResponse } from './problem.ts'
+import { isStreamBody, splitTarget, type HttpRequest, type Reply, type StreamBody, type StreamChannel, type Target } from './message.ts'
 
 /** Which requests a fast path serves, and how they take turns. */
 export interface FastRoutes {
@@ -67,7 +66,8 @@ export interface FastOptions {
   readonly keepAliveTimeoutMs: number
   /** Requests with an Origin header go to node:http (and Hono's CORS). */
   readonly isCorsOn: boolean
-  readonly appliedZxid: () => number
+  /** The reply that tells of a failure this path meets itself: a request not received in time, a bug. */
+  readonly problem: (error: HerdError) => Reply
   readonly isValidHost: (host: string) => boolean
   /** The reply to a request the routes admit. */
   readonly serve: (request: FastRequest) => Reply | Promise<Reply>
@@ -280,7 +280,8 @@ class Connection {
 
   /** A 408, and the connection ends (what node:http's clientError path in server.ts answers). */
   #timeOut(): void {
-    this.#end(rawProblemResponse(new HerdError('RequestTimeout', 'the request was not received in time'), this.#options.appliedZxid()))
+    this.#write(this.#options.problem(new HerdError('RequestTimeout', 'the request was not received in time')), true)
+    this.#end()
   }
 
   #receive(chunk: Buffer): void {
@@ -431,12 +432,12 @@ class Connection {
       reply = this.#options.serve(slot.request)
     } catch {
       // serve() turns every handler error into a reply; anything else is a bug.
-      reply = internalError(this.#options.appliedZxid())
+      reply = this.#internalError()
     }
     if (reply instanceof Promise) {
       reply.then(
         (settled) => this.#answer(slot, settled),
-        () => this.#answer(slot, internalError(this.#options.appliedZxid())),
+        () => this.#answer(slot, this.#internalError()),
       )
     } else {
       this.#answer(slot, reply)
@@ -508,7 +509,7 @@ class Connection {
       if (name === 'content-length' || name === 'transfer-encoding') continue
       const value = headers[name] as string
       if (invalidHeaderValue.test(value)) {
-        this.#write(internalError(this.#options.appliedZxid()), isLast)
+        this.#write(this.#internalError(), isLast)
         return null
       }
       text += `${name}: ${value}\r\n`
@@ -585,11 +586,14 @@ class Connection {
     socket.on('error', ignore)
   }
 
-  #end(last?: string): void {
+  #end(): void {
     this.#isClosed = true
     this.#detach()
-    if (last === undefined) this.#socket.end()
-    else this.#socket.end(last)
+    this.#socket.end()
+  }
+
+  #internalError(): Reply {
+    return this.#options.problem(new HerdError('SystemError', 'internal error'))
   }
 
   #closed(): void {
@@ -662,10 +666,6 @@ function frame(chunk: string): string {
 
 function ignore(): void {}
 
-function internalError(zxid: number): Reply {
-  const error = new HerdError('SystemError', 'internal error')
-  return { status: 500, headers: problemHeaders(error, zxid), body: JSON.stringify(problemBody(error, zxid)) }
-}
 
 let dateSecond = 0
 let dateText = ''
