@@ -194,7 +194,7 @@ export class FastRequest implements HttpRequest {
 
   /** The connection it came on is gone: an answer can no longer reach its sender. */
   isGone(): boolean {
-    return this.#socket.destroyed || !this.#socket.writable
+    return !this.#socket.writable
   }
 
   arrayBuffer(): Promise<ArrayBuffer> {
@@ -312,9 +312,7 @@ class Connection {
       this.#maybeResume()
     } catch (error) {
       this.#options.onBug(error)
-      this.#closed()
-      this.#detach()
-      this.#socket.destroy()
+      this.destroy()
     } finally {
       this.#isPumping = false
     }
@@ -665,7 +663,6 @@ function frame(chunk: string): string {
 }
 
 function ignore(): void {}
-
 
 let dateSecond = 0
 let dateText = ''

@@ -2,7 +2,7 @@
 // carries them. Handlers take an HttpRequest and give back a Reply (a status,
 // a plain header record and a body). Three adapters carry them on the
 // client port: api/hono-http.ts (every route, for in-process tests and the
-// less frequent routes), api/node-http.ts (the /znodes routes straight from
+// less frequent routes), node-http.ts (the /znodes routes straight from
 // node:http, because the Fetch API objects Hono's Node adapter builds cost
 // about a third of a read's CPU, measured; see api/server.ts) and
 // fast-http.ts (well-formed /znodes requests read off the socket, without

@@ -20,7 +20,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { installFastPath, type FastRequest, type FastRoutes, type Reply } from '../../http/index.ts'
+import { installFastPath, nodeRequest, sendNode, type FastRequest, type FastRoutes, type Reply } from '../../http/index.ts'
 import { isHerdError, type ErrorCode } from '../../errors.ts'
 import type { Logger } from '../../log.ts'
 import { CodecError } from '../../tree/index.ts'
@@ -70,7 +70,7 @@ export async function startPeerServer(options: PeerServerOptions): Promise<PeerS
   const server: Server = createServer(timeouts, (request, response) => {
     void serveNode(options, secret, request, response).catch((error: unknown) => {
       options.log.error(`peer request ${request.url ?? ''} failed: ${(error as Error)?.stack ?? String(error)}`)
-      if (!response.headersSent) send(response, problem(500, 'SystemError', 'internal error'))
+      if (!response.headersSent) sendNode(response, problem(500, 'SystemError', 'internal error'))
       else response.destroy()
     })
   })
@@ -132,21 +132,20 @@ function serveFast(options: PeerServerOptions, request: FastRequest): Reply | Pr
 }
 
 async function serveNode(options: PeerServerOptions, secret: Buffer, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  const refused = refusal(options, secret, (name) => {
-    const value = request.headers[name]
-    return Array.isArray(value) ? value.join(', ') : value
-  })
+  const headers = nodeRequest(request)
+  const refused = refusal(options, secret, (name) => headers.header(name))
   if (refused !== null || request.method !== 'POST') {
     request.resume()
-    return send(response, refused ?? problem(405, 'BadArguments', 'peer requests are POSTs'))
+    return sendNode(response, refused ?? problem(405, 'BadArguments', 'peer requests are POSTs'))
   }
   // A declared length over the limit is refused before any of the body is
   // read (and the connection closed, as the body is never drained): waiting
   // for it would hold the request open until the request timeout.
   if (Number(request.headers['content-length'] ?? 0) > peerBodyBytesMax) {
-    return send(response, problem(413, 'BadArguments', `a peer request holds at most ${peerBodyBytesMax} bytes`), true)
+    const refused = tooLarge()
+    return sendNode(response, { ...refused, headers: { ...refused.headers, connection: 'close' } })
   }
-  const from = Number(request.headers[peerHeaders.from])
+  const from = Number(headers.header(peerHeaders.from))
   const body = await readBody(request)
   if (body === 'aborted') {
     // The sender went away mid-body (a peer killed while sending, a cut
@@ -154,10 +153,9 @@ async function serveNode(options: PeerServerOptions, secret: Buffer, request: In
     options.log.debug(`peer request ${request.url ?? ''} from replica ${from} was cut short by its sender`)
     return
   }
-  if (body === null) return send(response, problem(413, 'BadArguments', `a peer request holds at most ${peerBodyBytesMax} bytes`))
-  const checksum = request.headers[peerHeaders.checksum]
-  const reply = await handle(options, from, request.url ?? '', typeof checksum === 'string' ? checksum : undefined, body, () => response.destroyed || response.writableEnded)
-  if (!response.destroyed) send(response, reply)
+  if (body === null) return sendNode(response, tooLarge())
+  const reply = await handle(options, from, request.url ?? '', headers.header(peerHeaders.checksum), body, () => response.destroyed || response.writableEnded)
+  if (!response.destroyed) sendNode(response, reply)
 }
 
 /**
@@ -220,6 +218,10 @@ function handle(options: PeerServerOptions, from: number, url: string, checksum:
   return problem(404, 'BadArguments', `no peer route ${url}`)
 }
 
+function tooLarge(): Reply {
+  return problem(413, 'BadArguments', `a peer request holds at most ${peerBodyBytesMax} bytes`)
+}
+
 const noMessages: Reply = { status: 204, headers: {}, body: null }
 
 /** An encoded answer, with its checksum. */
@@ -229,14 +231,6 @@ function octets(bytes: Uint8Array): Reply {
 
 function problem(status: number, code: ErrorCode, detail: string): Reply {
   return { status, headers: { 'content-type': 'application/problem+json' }, body: JSON.stringify({ code, detail }) }
-}
-
-/** Writes a reply through node:http. */
-function send(response: ServerResponse, reply: Reply, isClosing = false): void {
-  const body = reply.body as string | Uint8Array | null
-  const length = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength
-  const headers = { ...reply.headers, ...(reply.status === 204 ? {} : { 'content-length': length }), ...(isClosing ? { connection: 'close' } : {}) }
-  response.writeHead(reply.status, headers).end(body ?? undefined)
 }
 
 /** The body; null when it is over the limit, 'aborted' when the connection failed before its end. */

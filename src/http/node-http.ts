@@ -1,11 +1,13 @@
-// Carries HttpRequest and Reply over node:http directly (the /znodes fast path).
+// Carries HttpRequest and Reply over node:http directly: the client port's
+// /znodes routes that the fast path handed over (api/app.ts), and the peer
+// port's requests that its fast path does not serve (replication/peer).
 //
 // NodeRequest is a class on purpose: an object literal with a getter, made
 // per request, cost this path a fifth of its throughput (measured: V8 then
 // promotes far more of each request's garbage, and scavenges took five times
 // longer). Methods and getters on a prototype are allocated once.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { isStreamBody, splitTarget, type HttpRequest, type Reply, type StreamBody, type StreamChannel, type Target } from '../http/index.ts'
+import { isStreamBody, splitTarget, type HttpRequest, type Reply, type StreamBody, type StreamChannel, type Target } from './message.ts'
 
 class NodeRequest implements HttpRequest {
   readonly method: string
