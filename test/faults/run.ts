@@ -10,8 +10,9 @@
 //
 // Every run prints its seed; the same seed replays the same nemesis schedule
 // and client choices (process scheduling still varies). A failing scenario
-// keeps its history and node logs in the report directory.
-import { mkdirSync, writeFileSync } from 'node:fs'
+// keeps its history and node logs in the report directory; a run where every
+// scenario passed removes the directory, unless --out named it.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -107,7 +108,8 @@ async function main(): Promise<void> {
   const seconds = values.time !== undefined ? Number(values.time) / names.length : 20
   const out = values.out ?? join(tmpdir(), `herd-faults-${Date.now()}`)
   mkdirSync(out, { recursive: true })
-  console.log(`herd fault suite: seed ${seed}, ${names.length} scenarios, ${seconds.toFixed(0)} s of faults each, report in ${out}`)
+  const isOutGiven = values.out !== undefined
+  console.log(`herd fault suite: seed ${seed}, ${names.length} scenarios, ${seconds.toFixed(0)} s of faults each, report in ${out}${isOutGiven ? '' : ' (kept only if a scenario fails)'}`)
 
   const verdicts: Verdict[] = []
   for (const [i, name] of names.entries()) {
@@ -126,7 +128,16 @@ async function main(): Promise<void> {
   if (failed.length > 0) {
     console.log(`\n${failed.length} scenario(s) failed; replay with --scenario <name> --seed <seed>; histories and logs in ${out}`)
     process.exitCode = 1
+  } else if (!isOutGiven) {
+    // All passed: nothing in the default report directory is worth keeping (the table above is the report).
+    rmSync(out, { recursive: true, force: true })
   }
+}
+
+/** A negative control passes when the checkers caught what it broke (and only that: a run that broke off proves nothing). */
+function isPassed(scenario: Scenario, failures: readonly string[]): boolean {
+  if (scenario.mustFail !== true) return failures.length === 0
+  return failures.some((failure) => failure.includes('lacks') || failure.startsWith('history is')) && !failures.some((failure) => failure.startsWith('the run broke off'))
 }
 
 async function runScenario(scenario: Scenario, name: string, seed: number, seconds: number, out: string): Promise<Verdict> {
@@ -240,7 +251,7 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
     failures.push(`the run broke off: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
   } finally {
     await observer.stop().catch(() => undefined)
-    if (failures.length > 0) {
+    if (!isPassed(scenario, failures)) {
       const dir = join(out, `${name}-${seed}`)
       mkdirSync(dir, { recursive: true })
       writeFileSync(join(dir, 'history.jsonl'), history.operations.map((operation) => JSON.stringify(operation)).join('\n'))
@@ -254,8 +265,7 @@ async function runScenario(scenario: Scenario, name: string, seed: number, secon
     scenario: name,
     seed,
     mustFail: scenario.mustFail === true,
-    // A negative control passes when the checkers caught what it broke (and only that: a run that broke off proves nothing).
-    passed: scenario.mustFail === true ? failures.some((failure) => failure.includes('lacks') || failure.startsWith('history is')) && !failures.some((failure) => failure.startsWith('the run broke off')) : failures.length === 0,
+    passed: isPassed(scenario, failures),
     operations: operations.length,
     okOperations: operations.filter((operation) => operation.outcome === 'ok').length,
     unknownOperations: operations.filter((operation) => operation.outcome === 'unknown').length,
