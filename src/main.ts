@@ -126,17 +126,31 @@ async function run(config: Config, log: Logger): Promise<void> {
       process.exit(1)
     }, shutdownGraceMs * 2)
     force.unref()
-    node.api.streams.closeAll()
-    await Promise.all([server.close(shutdownGraceMs), threads.stop(shutdownGraceMs)])
-    await node.stop()
-    await peerServer?.close()
-    await transport?.close()
-    await store.close()
+    try {
+      node.api.streams.closeAll()
+      await Promise.all([server.close(shutdownGraceMs), threads.stop(shutdownGraceMs)])
+      await node.stop()
+      await peerServer?.close()
+      await transport?.close()
+      await store.close()
+    } catch (error) {
+      // Say what failed in one line rather than dying on the rejection
+      // (say, the data directory was removed under the running node, so
+      // RocksDB cannot close its files).
+      log.error(`could not stop cleanly: ${describeFailure(error)}`)
+      process.exit(1)
+    }
     log.info('stopped')
     process.exit(0)
   }
   process.on('SIGINT', () => void stop('SIGINT'))
   process.on('SIGTERM', () => void stop('SIGTERM'))
+}
+
+/** An error's message, and its cause's when it has one (RocksDB's errors keep the reason there). */
+function describeFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error)
+  return error.cause instanceof Error ? `${error.message} (${error.cause.message})` : error.message
 }
 
 main().catch((error: unknown) => {

@@ -2,9 +2,11 @@
 // A second node started on the directory of a running one, under any
 // spelling of its path, must exit non-zero with a message that says what
 // is wrong, before it serves anything; and the running node, busy writing
-// meanwhile, must lose nothing and store exactly what it serves.
+// meanwhile, must lose nothing and store exactly what it serves. A node
+// whose directory is removed while it runs cannot close its store: stopped,
+// it says so in one line and exits 1.
 import { spawn } from 'node:child_process'
-import { symlinkSync } from 'node:fs'
+import { rmSync, symlinkSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { afterAll, expect, it } from 'vitest'
 import { mainScript, makeTempDir, nodeBinary, repoRoot, startNode, stopAll, type NodeProcess } from '../support/node-process.ts'
@@ -80,4 +82,20 @@ it('a second node on a running node\'s data directory fails clearly and corrupts
   node = await startNode({ dataDir, port })
   nodes.push(node)
   expect(await treeState(node.url)).toEqual(afterRestart(served))
+})
+
+it('a node whose data directory was removed under it says so in one line when stopped', async () => {
+  const node = await startNode()
+  nodes.push(node)
+  for (let n = 0; n < 20; n++) expect((await fetch(`${node.url}/znodes/gone-${n}`, { method: 'PUT', body: String(n) })).status).toBe(201)
+  rmSync(node.dataDir, { recursive: true, force: true })
+
+  const code = await node.stop()
+  const output = node.output()
+  console.log(`stopped after its data directory was removed: exit ${code}: ${output.trim().split('\n').slice(-1)[0]?.slice(0, 200)}`)
+  expect(code).toBe(1)
+  expect(output).toMatch(/could not stop cleanly: .+/)
+  // One line that says what failed, not a dying process's stack trace.
+  expect(output).not.toMatch(/^\s+at /m)
+  expect(output).not.toContain('stopped\n')
 })
