@@ -61,6 +61,16 @@ const openAsync = promisify(fs.open)
 const writeAsync = promisify(fs.write)
 const fdatasyncAsync = promisify(fs.fdatasync)
 const fsyncAsync = promisify(fs.fsync)
+const fstatAsync = promisify(fs.fstat)
+
+/**
+ * A segment removed while open (its data directory deleted under the running
+ * node, say) still takes writes and syncs, into a file no restart will find:
+ * the append fails instead, before any of its entries is acknowledged.
+ */
+function assertLinked(segment: Segment, stats: fs.Stats): void {
+  if (stats.nlink === 0) throw new Error(`segment ${segment.path} was removed while in use (was the data directory deleted?); what is written to it would be lost`)
+}
 const segmentName = /^(\d{16})\.seg$/
 const zeroChunkBytes = 1 * MiB
 /** Bytes read at a time when scanning a segment on open. */
@@ -266,7 +276,10 @@ export class SegmentLog {
 
   /** Makes every write so far durable. */
   sync(): void {
-    for (const segment of this.#dirty) fs.fdatasyncSync(segment.fd)
+    for (const segment of this.#dirty) {
+      fs.fdatasyncSync(segment.fd)
+      assertLinked(segment, fs.fstatSync(segment.fd))
+    }
     this.#dirty.clear()
   }
 
@@ -274,7 +287,10 @@ export class SegmentLog {
   async syncAsync(): Promise<void> {
     const segments = [...this.#dirty]
     this.#dirty.clear()
-    await Promise.all(segments.map((segment) => fdatasyncAsync(segment.fd)))
+    await Promise.all(segments.map(async (segment) => {
+      await fdatasyncAsync(segment.fd)
+      assertLinked(segment, await fstatAsync(segment.fd))
+    }))
   }
 
   /** Deletes the segments whose entries are all at or below `index` (never the one appends go to). */

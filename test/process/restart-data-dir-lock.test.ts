@@ -3,8 +3,9 @@
 // spelling of its path, must exit non-zero with a message that says what
 // is wrong, before it serves anything; and the running node, busy writing
 // meanwhile, must lose nothing and store exactly what it serves. A node
-// whose directory is removed while it runs cannot close its store: stopped,
-// it says so in one line and exits 1.
+// whose directory is removed while it runs acknowledges no write after
+// that (it stops at the next one) and, stopped before one, says in one line
+// that it could not close its store.
 import { spawn } from 'node:child_process'
 import { rmSync, symlinkSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -98,4 +99,30 @@ it('a node whose data directory was removed under it says so in one line when st
   // One line that says what failed, not a dying process's stack trace.
   expect(output).not.toMatch(/^\s+at /m)
   expect(output).not.toContain('stopped\n')
+})
+
+it('a node whose data directory was removed under it acknowledges no write after that, and stops', async () => {
+  const node = await startNode()
+  nodes.push(node)
+  expect((await fetch(`${node.url}/znodes/before`, { method: 'PUT', body: 'kept' })).status).toBe(201)
+  rmSync(node.dataDir, { recursive: true, force: true })
+
+  // Its segment is still open: the write and its sync would succeed, into a file no restart finds.
+  const status = await fetch(`${node.url}/znodes/after`, { method: 'PUT', body: 'lost' }).then(
+    (response) => response.status,
+    () => 'connection lost',
+  )
+  const exited = await new Promise<number | null | 'still running'>((resolve) => {
+    if (node.child.exitCode !== null) return resolve(node.child.exitCode)
+    const timer = setTimeout(() => resolve('still running'), 15_000)
+    node.child.once('exit', (code) => {
+      clearTimeout(timer)
+      resolve(code)
+    })
+  })
+  const output = node.output()
+  console.log(`the write after the removal: ${status}; exit ${exited}: ${output.split('\n').find((line) => line.includes('removed while in use'))?.slice(0, 220)}`)
+  expect(status === 'connection lost' || (typeof status === 'number' && status >= 500)).toBe(true)
+  expect(exited).toBe(1)
+  expect(output).toMatch(/segment .+ was removed while in use \(was the data directory deleted\?\)/)
 })

@@ -354,3 +354,25 @@ describe("appends synced on libuv's threads", () => {
     await store.close()
   })
 })
+
+describe('a data directory removed under an open store', () => {
+  for (const syncInWorker of [false, true]) {
+    it(`fails the next synced append instead of writing into files no restart finds${syncInWorker ? " (synced on libuv's threads)" : ''}`, async () => {
+      const dir = tempDir()
+      const store = await openIn(dir, { syncInWorker })
+      await store.append(records(1, 3, 1), null, true)
+      fs.rmSync(dir, { recursive: true, force: true })
+      // The open segment takes the write and the sync as if nothing happened: only its link count tells.
+      const error: unknown = await store.append(records(4, 5, 1), null, true).then(
+        () => new Error('the append was acknowledged'),
+        (caught: unknown) => caught,
+      )
+      expect(isHerdError(error) && error.code).toBe('SystemError')
+      expect((error as Error).message).toMatch(/segment .+ was removed while in use \(was the data directory deleted\?\)/)
+      // The store is fenced: nothing after the failure is taken either.
+      await expect(store.append(records(4, 4, 1), null, true)).rejects.toThrow()
+      // RocksDB cannot close cleanly without its directory; that is the caller's to report.
+      await store.close().catch(() => undefined)
+    })
+  }
+})
