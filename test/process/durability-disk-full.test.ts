@@ -50,16 +50,6 @@ async function ballast(prefix: string, targets: () => readonly string[], isDone:
   }
 }
 
-/** Waits until `node`'s process has ended on its own; answers its exit code. */
-async function ended(node: NodeProcess, timeoutMs: number): Promise<number | string> {
-  const deadline = Date.now() + timeoutMs
-  while (node.child.exitCode === null && node.child.signalCode === null) {
-    if (Date.now() > deadline) throw new Error(`the replica on a full disk was still running after ${timeoutMs} ms:\n${node.output().slice(-2000)}`)
-    await sleep(25)
-  }
-  return node.child.exitCode ?? (node.child.signalCode as string)
-}
-
 it.skipIf(!mountable)('a single node whose disk fills stops acknowledging, and after the space is freed restarts with every acknowledged write', async () => {
   const mount = makeTempDir('herd-disk-full-')
   const dataDir = `${mount}/data`
@@ -84,7 +74,7 @@ it.skipIf(!mountable)('a single node whose disk fills stops acknowledging, and a
 
   const filler = fillUp(mount)
   const load = ballast('/df', targets, () => isDone || !isUp)
-  const code = await ended(node, 30_000)
+  const code = await node.ended(30_000)
   isUp = false
   await load
   const ackedAtStop = acked.length
@@ -136,7 +126,7 @@ it.skipIf(!mountable)('in a 3-replica cluster, the leader whose disk fills stops
     let isFull = true
     const load = ballast('/df', live, () => isDone || !isFull)
     const filledAt = Date.now()
-    const code = await ended(cluster.nodes.get(victim) as NodeProcess, 30_000)
+    const code = await (cluster.nodes.get(victim) as NodeProcess).ended(30_000)
     dead.add(victim)
     isFull = false
     await load

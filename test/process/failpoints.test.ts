@@ -13,12 +13,6 @@ afterAll(() => stopAll(nodes))
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-async function exitSignal(node: NodeProcess, withinMs: number): Promise<string | null> {
-  const deadline = Date.now() + withinMs
-  while (node.child.signalCode === null && node.child.exitCode === null && Date.now() < deadline) await sleep(20)
-  return node.child.signalCode
-}
-
 async function status(url: string, path: string): Promise<number> {
   const response = await fetch(`${url}/znodes${path}?stat`)
   await response.arrayBuffer()
@@ -56,7 +50,7 @@ it('a crash after the sync and before the reply: the write the client never hear
       break
     }
   }
-  expect(await exitSignal(node, 5000)).toBe('SIGKILL')
+  expect(await node.ended(5000)).toBe('SIGKILL')
   expect(unanswered).toHaveLength(1)
   const restarted = await node.restart({ env: {} })
   nodes.push(restarted)
@@ -78,7 +72,7 @@ it('a crash between writing a snapshot and truncating the log restarts from that
       break
     }
   }
-  expect(await exitSignal(node, 5000)).toBe('SIGKILL')
+  expect(await node.ended(5000)).toBe('SIGKILL')
   expect(node.output()).toContain('failpoint after-snapshot-write: crashing')
   expect(acked.length).toBeGreaterThanOrEqual(40)
   const restarted = await node.restart({ args, env: {} })
@@ -95,7 +89,7 @@ it('a crash while applying a session expiry: the restart applies the committed e
   const created = await fetch(`${node.url}/znodes/eph?ephemeral`, { method: 'PUT', headers: { 'herd-session': String(session.id), 'herd-session-secret': session.secret } })
   expect(created.status).toBe(201)
   // No heartbeats: the session expires, and applying its expiry kills the node.
-  expect(await exitSignal(node, 10_000)).toBe('SIGKILL')
+  expect(await node.ended(10_000)).toBe('SIGKILL')
   expect(node.output()).toContain('failpoint expiry-apply: crashing')
   const restarted = await node.restart({ args, env: {} })
   nodes.push(restarted)
@@ -110,9 +104,7 @@ it('a failed log sync stops the node (fenced, exit 1) without answering the writ
     () => null,
   )
   expect(answered).not.toBe(201)
-  const deadline = Date.now() + 5000
-  while (node.child.exitCode === null && Date.now() < deadline) await sleep(20)
-  expect(node.child.exitCode).toBe(1)
+  expect(await node.ended(5000)).toBe(1)
   expect(node.output()).toContain('failpoint before-sync: injected I/O error')
   const restarted = await node.restart({ env: {} })
   nodes.push(restarted)

@@ -112,14 +112,7 @@ it('a node whose data directory was removed under it acknowledges no write after
     (response) => response.status,
     () => 'connection lost',
   )
-  const exited = await new Promise<number | null | 'still running'>((resolve) => {
-    if (node.child.exitCode !== null) return resolve(node.child.exitCode)
-    const timer = setTimeout(() => resolve('still running'), 15_000)
-    node.child.once('exit', (code) => {
-      clearTimeout(timer)
-      resolve(code)
-    })
-  })
+  const exited = await node.ended(15_000)
   const output = node.output()
   console.log(`the write after the removal: ${status}; exit ${exited}: ${output.split('\n').find((line) => line.includes('removed while in use'))?.slice(0, 220)}`)
   expect(status === 'connection lost' || (typeof status === 'number' && status >= 500)).toBe(true)

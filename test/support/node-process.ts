@@ -34,6 +34,8 @@ export interface NodeProcess {
   stop(): Promise<number | null>
   /** SIGKILL: no shutdown hooks run. Resolves once the process is gone. */
   kill(): Promise<void>
+  /** Waits for the process to end by itself: its exit code, or the signal that ended it; throws (with its last output) after `withinMs`. */
+  ended(withinMs: number): Promise<number | NodeJS.Signals>
   /** A new process on the same data directory (and, unless told otherwise, the same port). */
   restart(options?: Omit<StartOptions, 'dataDir'>): Promise<NodeProcess>
 }
@@ -115,6 +117,18 @@ export async function startNode(options: StartOptions = {}): Promise<NodeProcess
       if (child.exitCode !== null || child.signalCode !== null) return
       child.kill('SIGKILL')
       await exited
+    },
+    async ended(withinMs) {
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`herd was still running after ${withinMs} ms:\n${output.slice(-2000)}`)), withinMs)
+      })
+      try {
+        await Promise.race([exited, late])
+      } finally {
+        clearTimeout(timer)
+      }
+      return child.exitCode ?? (child.signalCode as NodeJS.Signals)
     },
     async restart(more = {}) {
       await node.stop()
