@@ -62,15 +62,6 @@ const writeAsync = promisify(fs.write)
 const fdatasyncAsync = promisify(fs.fdatasync)
 const fsyncAsync = promisify(fs.fsync)
 const fstatAsync = promisify(fs.fstat)
-
-/**
- * A segment removed while open (its data directory deleted under the running
- * node, say) still takes writes and syncs, into a file no restart will find:
- * the append fails instead, before any of its entries is acknowledged.
- */
-function assertLinked(segment: Segment, stats: fs.Stats): void {
-  if (stats.nlink === 0) throw new Error(`segment ${segment.path} was removed while in use (was the data directory deleted?); what is written to it would be lost`)
-}
 const segmentName = /^(\d{16})\.seg$/
 const zeroChunkBytes = 1 * MiB
 /** Bytes read at a time when scanning a segment on open. */
@@ -93,6 +84,15 @@ interface Segment {
   readonly offsets: number[]
   /** Where its next record goes. */
   end: number
+}
+
+/**
+ * A segment removed while open (its data directory deleted under the running
+ * node, say) still takes writes and syncs, into a file no restart will find:
+ * the append fails instead, before any of its entries is acknowledged.
+ */
+function assertLinked(segment: Segment, stats: fs.Stats): void {
+  if (stats.nlink === 0) throw new Error(`segment ${segment.path} was removed while in use (was the data directory deleted?); what is written to it would be lost`)
 }
 
 interface Spare {

@@ -142,8 +142,8 @@ async function serveNode(options: PeerServerOptions, secret: Buffer, request: In
   // read (and the connection closed, as the body is never drained): waiting
   // for it would hold the request open until the request timeout.
   if (Number(request.headers['content-length'] ?? 0) > peerBodyBytesMax) {
-    const refused = tooLarge()
-    return sendNode(response, { ...refused, headers: { ...refused.headers, connection: 'close' } })
+    const reply = tooLarge()
+    return sendNode(response, { ...reply, headers: { ...reply.headers, connection: 'close' } })
   }
   const from = Number(headers.header(peerHeaders.from))
   const body = await readBody(request)
